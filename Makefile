@@ -1,0 +1,60 @@
+# Two commands for a new user: `make demo` and `make test`. Each sets up what it needs.
+VENV    := .venv
+BIN     := $(VENV)/bin
+PYTHON  ?= python3
+SOURCES := $(shell find hub proxy clients centrifugo demo -name '*.py' 2>/dev/null)
+PACKAGES := hub proxy clients centrifugo
+
+.PHONY: demo test lint typecheck unit integration bench setup centrifugo redis proto clean
+
+demo: setup
+	$(BIN)/hub check -c demo/hub.yaml
+	$(BIN)/hub serve --centrifugo -c demo/hub.yaml
+
+test: setup redis lint typecheck
+	$(BIN)/pytest tests
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+integration: setup redis
+	$(BIN)/pytest tests/integration
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy -p hub -p hub.proxy -p hub.clients -p hub.centrifugo
+
+bench: setup redis
+	$(BIN)/python -m bench
+
+setup: $(VENV)/.deps $(VENV)/.linked centrifugo
+
+# Dependencies: only when pyproject.toml changes.
+$(VENV)/.deps: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=strict
+	touch $@
+
+# The packages are mapped to hub.proxy, hub.clients, hub.centrifugo; the
+# strict editable install links each file, so a new module needs a re-link.
+$(VENV)/.linked: $(VENV)/.deps $(SOURCES)
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=strict
+	touch $@
+
+centrifugo:
+	bash centrifugo/install.sh
+
+redis:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
+	  else echo "redis-server is needed by the tests: sudo apt-get install redis-server" >&2; exit 1; fi; }
+
+proto:
+	$(BIN)/python centrifugo/gen_proto.py
+
+clean:
+	rm -rf $(VENV) .bin build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Code generated from centrifugo/*.proto by `make proto`; do not edit."""

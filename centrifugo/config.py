@@ -1,0 +1,202 @@
+"""Centrifugo's side of hub.yaml, and the renderer of Centrifugo's own v6 config.
+
+The hub and Centrifugo read one file, so they always agree on the proxy
+endpoints, the shared secret, the namespaces and the API keys::
+
+    config = render(settings.centrifugo, settings.proxy, app.usage())
+    json.dump(config, open("centrifugo.json", "w"))
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+NamespaceName = Annotated[str, msgspec.Meta(pattern=r"^[-a-zA-Z0-9_.]{2,}$")]
+HeaderName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]+$")]
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class Namespace(_Section, frozen=True, kw_only=True):
+    """Options of one channel namespace (``chat`` for channels ``chat:*``)."""
+
+    #: Anyone connected may subscribe and publish without a handler.
+    public: bool = False
+    presence: bool = False
+    join_leave: bool = False
+    history_size: Annotated[int, msgspec.Meta(ge=0)] = 0
+    history_ttl: Annotated[int, msgspec.Meta(ge=0)] = 0
+    #: Clients recover missed publications after a reconnect (needs history).
+    recovery: bool = False
+
+    def __post_init__(self) -> None:
+        if bool(self.history_size) != bool(self.history_ttl):
+            raise ValueError("history_size and history_ttl must be set together (both > 0)")
+        if self.recovery and not self.history_size:
+            raise ValueError("recovery needs history: set history_size and history_ttl")
+
+
+class ProxySettings(_Section, frozen=True, kw_only=True):
+    """How Centrifugo reaches the hub's proxy service (hub.yaml ``proxy:``)."""
+
+    #: The transport Centrifugo uses for proxy calls.
+    transport: Literal["grpc", "http"] = "http"
+    host: str = "127.0.0.1"
+    http_port: Port = 9000
+    #: 0 turns the gRPC listener off.
+    grpc_port: Port = 9001
+    #: Sent by Centrifugo with every call; a call without it is refused.
+    secret: str = ""
+    secret_header: HeaderName = "x-hub-proxy-secret"
+    #: How long Centrifugo waits for an answer (the whole call's deadline).
+    call_timeout: Seconds = 5.0
+    #: Payloads travel base64-encoded (for clients that send binary data).
+    binary_encoding: bool = False
+    #: Headers of the client's WebSocket request forwarded to every handler.
+    forward_headers: list[HeaderName] = []
+    max_body_size: Annotated[int, msgspec.Meta(gt=0)] = 1 << 20
+
+
+class CentrifugoSettings(_Section, frozen=True, kw_only=True):
+    """The Centrifugo server the hub runs with (hub.yaml ``centrifugo:``)."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    #: 0 turns Centrifugo's gRPC server API off.
+    grpc_api_port: Port = 0
+    api_key: str = ""
+    #: HMAC secret for connection and subscription JWTs.
+    token_secret: str = ""
+    allowed_origins: list[str] = []
+    engine: Literal["memory", "redis"] = "memory"
+    redis_url: str = "redis://127.0.0.1:6379"
+    redis_prefix: str = "centrifugo"
+    log_level: Literal["trace", "debug", "info", "warn", "error", "none"] = "info"
+    without_namespace: Namespace = Namespace()
+    namespaces: dict[NamespaceName, Namespace] = {}
+    #: Raw Centrifugo keys merged over the rendered config (an escape hatch).
+    extra: dict[str, Any] = {}
+
+
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
+    """Which proxy kinds an application handles, by namespace.
+
+    ``channel_patterns`` maps a channel kind to namespace patterns (fnmatch;
+    "" is channels without a namespace); ``rpc_namespaces`` holds "" for
+    methods without a namespace.
+    """
+
+    connect: bool = False
+    refresh: bool = False
+    channel_patterns: dict[str, list[str]] = {}
+    rpc_namespaces: list[str] = []
+
+    def handles(self, kind: str, namespace: str) -> bool:
+        """True if some handler of ``kind`` serves channels of ``namespace``."""
+        return any(fnmatchcase(namespace, p) for p in self.channel_patterns.get(kind, ()))
+
+
+def render(c: CentrifugoSettings, p: ProxySettings, usage: Usage) -> dict[str, Any]:
+    """Centrifugo's v6 config (as JSON-able dict) for these settings and this app."""
+    client: dict[str, Any] = {
+        "token": {"hmac_secret_key": c.token_secret},
+        "allowed_origins": list(c.allowed_origins),
+        "proxy": {},
+    }
+    for kind in ("connect", "refresh"):
+        if getattr(usage, kind):
+            client["proxy"][kind] = {"enabled": True, **_proxy(p, kind)}
+    namespaces = dict(c.namespaces)
+    for patterns in usage.channel_patterns.values():
+        for name in patterns:  # a handler's exact namespace exists even if unconfigured
+            if name and not any(ch in name for ch in "*?[") and name not in namespaces:
+                namespaces[name] = Namespace()
+    channel_kinds = sorted(usage.channel_patterns)
+    config: dict[str, Any] = {
+        "http_server": {"address": c.host, "port": c.port},
+        "log": {"level": c.log_level},
+        "client": client,
+        "channel": {
+            "proxy": {kind: _proxy(p, kind) for kind in channel_kinds},
+            "without_namespace": _namespace(c.without_namespace, "", usage),
+            "namespaces": [
+                {"name": name, **_namespace(ns, name, usage)} for name, ns in sorted(namespaces.items())
+            ],
+        },
+        "rpc": {
+            "without_namespace": {"proxy_enabled": "" in usage.rpc_namespaces},
+            "namespaces": [
+                {"name": name, "proxy_enabled": True} for name in sorted(usage.rpc_namespaces) if name
+            ],
+        },
+        "http_api": {"key": c.api_key},
+        "health": {"enabled": True},
+        "prometheus": {"enabled": True},
+        "usage_stats": {"disabled": True},
+    }
+    if usage.rpc_namespaces:
+        config["rpc"]["proxy"] = _proxy(p, "rpc")
+    if c.grpc_api_port:
+        config["grpc_api"] = {"enabled": True, "port": c.grpc_api_port, "key": c.api_key}
+    if c.engine == "redis":
+        config["engine"] = {"type": "redis", "redis": {"address": c.redis_url, "prefix": c.redis_prefix}}
+    return _merge(config, c.extra)
+
+
+def _proxy(p: ProxySettings, kind: str) -> dict[str, Any]:
+    secret = {p.secret_header: p.secret}
+    obj: dict[str, Any] = {"timeout": _duration(p.call_timeout), "include_connection_meta": True}
+    if p.transport == "http":
+        obj["endpoint"] = f"http://{p.host}:{p.http_port}/centrifugo/{kind}"
+        obj["http"] = {"static_headers": secret}
+    else:
+        obj["endpoint"] = f"grpc://{p.host}:{p.grpc_port}"
+        obj["grpc"] = {"static_metadata": secret}
+    if p.forward_headers:
+        obj["http_headers"] = list(p.forward_headers)
+    if p.binary_encoding:
+        obj["binary_encoding"] = True
+    return obj
+
+
+def _namespace(ns: Namespace, name: str, usage: Usage) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    for kind in ("subscribe", "publish", "sub_refresh"):
+        if usage.handles(kind, name):
+            opts[f"{kind}_proxy_enabled"] = True
+    if ns.public:
+        opts |= {"allow_subscribe_for_client": True, "allow_publish_for_subscriber": True}
+    if ns.presence:
+        opts |= {"presence": True, "allow_presence_for_subscriber": True}
+    if ns.join_leave:
+        opts |= {"join_leave": True, "force_push_join_leave": True}
+    if ns.history_size:
+        opts |= {
+            "history_size": ns.history_size,
+            "history_ttl": f"{ns.history_ttl}s",
+            "allow_history_for_subscriber": True,
+        }
+    if ns.recovery:
+        opts |= {"force_recovery": True}
+    return opts
+
+
+def _duration(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out

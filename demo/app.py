@@ -1,0 +1,61 @@
+"""The demo application: chat rooms with presence and history, and client RPC.
+
+Clients connect with ``{"user": "alice"}`` as connect data (no token needed);
+they may subscribe to ``chat:*`` rooms and publish into them (messages are
+stamped with their author), and call ``chat.rooms`` and ``echo``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hub import (
+    App,
+    ConnectRequest,
+    ConnectResult,
+    Disconnect,
+    Error,
+    PublishRequest,
+    PublishResult,
+    RPCRequest,
+    SubscribeRequest,
+)
+
+app = App()
+ROOMS = ("lobby", "python", "random")
+
+
+@app.on_connect
+async def connect(request: ConnectRequest) -> ConnectResult | Error | Disconnect:
+    data = request.json() or {}
+    user = str(data.get("user", "")).strip()
+    if not user:
+        return Error(code=401, message="send {'user': NAME} as connect data")
+    if user == "banned":
+        return Disconnect(code=4501, reason="banned")
+    return ConnectResult(user=user, info={"name": user, "since": int(time.time())})
+
+
+@app.on_subscribe("chat")
+async def subscribe(request: SubscribeRequest) -> Error | None:
+    room = request.channel.partition(":")[2]
+    return None if room in ROOMS else Error(code=404, message=f"no room {room!r}")
+
+
+@app.on_publish("chat")
+async def publish(request: PublishRequest) -> PublishResult | Error:
+    message = request.json()
+    if not isinstance(message, dict) or not str(message.get("text", "")).strip():
+        return Error(code=400, message="a message is {'text': '...'}")
+    return PublishResult(data={"text": str(message["text"])[:500], "by": request.user})
+
+
+@app.rpc("chat.rooms")
+def rooms(request: RPCRequest) -> list[str]:
+    return list(ROOMS)
+
+
+@app.rpc("echo")
+async def echo(request: RPCRequest) -> Any:
+    return request.json()

@@ -1,0 +1,182 @@
+"""The application: a registry of handlers, one decorator per proxy kind.
+
+    app = App()
+
+    @app.on_connect
+    async def connect(request: ConnectRequest) -> ConnectResult | Error:
+        user = request.json().get("user")
+        return ConnectResult(user=user) if user else Error(code=401, message="who are you?")
+
+    @app.rpc("chat.send")
+    def send(request: RPCRequest) -> dict:        # sync handlers run in a thread
+        return {"ok": True}
+
+    @app.on_subscribe("chat", "room-*")           # namespace patterns (fnmatch)
+    async def subscribe(request: SubscribeRequest) -> None:
+        return None                               # None allows with namespace defaults
+
+Deny by default: a subscribe, publish or sub_refresh in a namespace with no
+handler is refused with 103 (permission denied); an unknown RPC method gets
+104 (method not found).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable
+from fnmatch import fnmatchcase
+from typing import Any, TypeVar
+
+from hub.centrifugo import (
+    Disconnect,
+    Error,
+    ErrorCode,
+    Outcome,
+    PublishResult,
+    Request,
+    RPCResult,
+    SubRefreshResult,
+    SubscribeResult,
+    Usage,
+)
+from hub.centrifugo.kinds import KINDS
+
+HandlerFn = Callable[[Any], Any]
+F = TypeVar("F", bound=HandlerFn)
+
+#: What a channel-kind handler's ``None`` means: allow with the namespace's defaults.
+_DEFAULTS: dict[str, Callable[[], Outcome]] = {
+    "subscribe": SubscribeResult,
+    "publish": PublishResult,
+    "sub_refresh": SubRefreshResult,
+}
+_DENIED = Error(code=ErrorCode.PERMISSION_DENIED, message="permission denied")
+
+
+def namespace_of(channel: str) -> str:
+    """The namespace of a channel: ``chat`` for ``chat:index``, "" for ``news``."""
+    namespace, sep, _ = channel.partition(":")
+    return namespace if sep else ""
+
+
+class App:
+    """The handler registry of one application."""
+
+    def __init__(self) -> None:
+        self._single: dict[str, HandlerFn] = {}
+        self._channel: dict[str, list[tuple[str, HandlerFn]]] = {}
+        self._rpc: dict[str, HandlerFn] = {}
+
+    # -- registration ---------------------------------------------------------
+
+    def on_connect(self, fn: F) -> F:
+        """Decide whether a client without a token may connect, and as whom."""
+        self._single["connect"] = fn
+        return fn
+
+    def on_refresh(self, fn: F) -> F:
+        """Extend (or end) a connection whose ``expire_at`` is near."""
+        self._single["refresh"] = fn
+        return fn
+
+    def on_subscribe(self, *patterns: str) -> Callable[[F], F]:
+        """Decide subscriptions to channels of the namespaces matching ``patterns``."""
+        return self._channel_decorator("subscribe", patterns)
+
+    def on_publish(self, *patterns: str) -> Callable[[F], F]:
+        """Decide (and may rewrite) client publications in matching namespaces."""
+        return self._channel_decorator("publish", patterns)
+
+    def on_sub_refresh(self, *patterns: str) -> Callable[[F], F]:
+        """Extend (or end) subscriptions whose ``expire_at`` is near."""
+        return self._channel_decorator("sub_refresh", patterns)
+
+    def rpc(self, method: str) -> Callable[[F], F]:
+        """Answer the client RPC ``method``; the return value is the RPC's result."""
+
+        def register(fn: F) -> F:
+            if method in self._rpc:
+                raise ValueError(f"RPC method {method!r} already has a handler")
+            self._rpc[method] = fn
+            return fn
+
+        return register
+
+    def _channel_decorator(self, kind: str, patterns: tuple[str, ...]) -> Callable[[F], F]:
+        if not patterns:
+            raise ValueError(f"on_{kind} needs at least one namespace pattern ('' for none)")
+
+        def register(fn: F) -> F:
+            self._channel.setdefault(kind, []).extend((p, fn) for p in patterns)
+            return fn
+
+        return register
+
+    # -- lookup ---------------------------------------------------------------
+
+    def handler_for(self, request: Request) -> HandlerFn | None:
+        """The handler that serves this request, or None (the call is refused)."""
+        kind = KINDS[request.kind]
+        if kind.name == "rpc":
+            return self._rpc.get(request.method)  # type: ignore[union-attr]
+        if not kind.channel:
+            return self._single.get(kind.name)
+        namespace = namespace_of(request.channel)  # type: ignore[union-attr]
+        routes = self._channel.get(kind.name, ())
+        for pattern, fn in routes:
+            if pattern == namespace:
+                return fn
+        for pattern, fn in routes:
+            if fnmatchcase(namespace, pattern):
+                return fn
+        return None
+
+    def usage(self) -> Usage:
+        """Which kinds and namespaces this app handles (for Centrifugo's config)."""
+        return Usage(
+            connect="connect" in self._single,
+            refresh="refresh" in self._single,
+            channel_patterns={k: [p for p, _ in v] for k, v in self._channel.items()},
+            rpc_namespaces=sorted({namespace_of(m) for m in self._rpc}),
+        )
+
+    # -- running --------------------------------------------------------------
+
+    async def run(self, request: Request) -> Outcome:
+        """Run the request's handler (sync ones in a thread) and return its outcome."""
+        fn = self.handler_for(request)
+        if fn is None:
+            return refusal(request)
+        if inspect.iscoroutinefunction(fn):
+            value = await fn(request)
+        else:
+            value = await asyncio.to_thread(fn, request)
+            if inspect.isawaitable(value):
+                value = await value
+        return outcome_of(request, value)
+
+
+def refusal(request: Request) -> Outcome:
+    """Deny by default: what a call without a handler gets."""
+    if request.kind == "rpc":
+        return Error(code=ErrorCode.METHOD_NOT_FOUND, message=f"method not found: {request.method}")  # type: ignore[union-attr]
+    if request.kind == "refresh" or request.kind == "sub_refresh":
+        return KINDS[request.kind].result(expired=True)  # type: ignore[call-arg]
+    return _DENIED
+
+
+def outcome_of(request: Request, value: Any) -> Outcome:
+    """Turn a handler's return value into an outcome, or raise TypeError."""
+    kind = KINDS[request.kind]
+    if isinstance(value, Error | Disconnect | kind.result):
+        return value
+    if kind.name == "rpc":
+        return RPCResult(data=value)
+    if value is None and kind.name in _DEFAULTS:
+        return _DEFAULTS[kind.name]()
+    raise TypeError(
+        f"{kind.name} handler returned {type(value).__name__}; "
+        f"expected {kind.result.__name__}, Error or Disconnect"
+        + (" (or None to allow)" if kind.name in _DEFAULTS else "")
+    )

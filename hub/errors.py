@@ -1,0 +1,18 @@
+"""Errors of the hub runtime.
+
+HubError
+├── ConfigError        hub.yaml is wrong: names the file, the key and what was expected
+└── AppImportError     the application named by ``app:`` cannot be imported
+"""
+
+
+class HubError(Exception):
+    """Root of the hub runtime's errors."""
+
+
+class ConfigError(HubError):
+    """A config file that cannot be used; the message names file, key and expected value."""
+
+
+class AppImportError(HubError):
+    """The ``app:`` of hub.yaml does not name an importable :class:`hub.App`."""

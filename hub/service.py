@@ -1,0 +1,76 @@
+"""The composition root: the proxy service (and, optionally, Centrifugo) in one stack.
+
+    async with Service(settings, import_app(settings.app)) as service:
+        await stop.wait()              # leaving stops in order
+
+Leaving the stack stops Centrifugo (if the hub started it), then the
+listeners (no new calls; in-flight calls finish), then the executor.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Self
+
+from hub.proxy import Dispatcher, GrpcServer, HttpServer, http_app
+
+from .app import App
+from .errors import AppImportError, HubError
+from .executor import InlineExecutor
+from .server import CentrifugoServer
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def import_app(spec: str) -> App:
+    """The :class:`App` named ``module:attribute``."""
+    module_name, _, attribute = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise AppImportError(f"app: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
+    app = getattr(module, attribute, None)
+    if not isinstance(app, App):
+        raise AppImportError(f"app: {spec!r} is {type(app).__name__}, expected a hub.App")
+    return app
+
+
+class Service:
+    """The proxy service for one application."""
+
+    def __init__(self, settings: Settings, app: App, *, with_centrifugo: bool = False) -> None:
+        self.settings = settings
+        self.app = app
+        self.with_centrifugo = with_centrifugo
+        self.dispatcher = Dispatcher(InlineExecutor(app, settings.proxy.call_timeout), settings.proxy)
+        self._stack: AsyncExitStack | None = None
+
+    async def __aenter__(self) -> Self:
+        if self._stack is not None:
+            raise HubError("Service can be started only once")
+        self._stack = stack = AsyncExitStack()
+        p = self.settings.proxy
+        grace = p.call_timeout + 1
+        try:
+            await stack.enter_async_context(
+                HttpServer(http_app(self.dispatcher), p.host, p.http_port, grace=grace)
+            )
+            if p.grpc_port:
+                await stack.enter_async_context(GrpcServer(self.dispatcher, p.host, p.grpc_port, grace=grace))
+            if self.with_centrifugo:
+                await stack.enter_async_context(CentrifugoServer(self.settings, self.app.usage()))
+        except BaseException:
+            await stack.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._stack is not None:
+            log.info("stopping")
+            await self._stack.aclose()

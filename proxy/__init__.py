@@ -1,0 +1,29 @@
+"""Inbound: the service Centrifugo calls. One generic dispatch, two thin transports.
+
+dispatcher = Dispatcher(handler, settings.proxy)
+async with HttpServer(http_app(dispatcher), host, 9000), GrpcServer(dispatcher, host, 9001):
+    ...
+"""
+
+from .dispatch import Dispatcher, Handler
+from .errors import BadRequest, CallFailed, Overloaded, ProxyError, Unauthenticated
+from .grpc import proxy_service
+from .http import http_app, proxy_routes
+from .servers import GrpcServer, HttpServer
+from .stats import CallStats
+
+__all__ = [
+    "BadRequest",
+    "CallFailed",
+    "CallStats",
+    "Dispatcher",
+    "GrpcServer",
+    "Handler",
+    "HttpServer",
+    "Overloaded",
+    "ProxyError",
+    "Unauthenticated",
+    "http_app",
+    "proxy_routes",
+    "proxy_service",
+]

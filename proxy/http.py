@@ -1,0 +1,83 @@
+"""The HTTP (JSON) transport: a Starlette app Centrifugo POSTs proxy calls to.
+
+Routes: ``POST /centrifugo/{kind}`` for each proxy kind, ``GET /health`` and
+``GET /metrics``. A thin adapter over :class:`~hub.proxy.dispatch.Dispatcher`.
+"""
+
+from __future__ import annotations
+
+from hub.centrifugo import KINDS, DecodeError
+from hub.centrifugo.codec import decode_json, encode_json
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .dispatch import Dispatcher
+from .errors import BadRequest, CallFailed, Overloaded, Unauthenticated
+
+
+def proxy_routes(dispatcher: Dispatcher) -> list[BaseRoute]:
+    """The proxy's routes, to mount in an application's own Starlette app too."""
+    header = dispatcher.settings.secret_header
+    limit = dispatcher.settings.max_body_size
+
+    async def proxy_call(request: Request) -> Response:
+        name = request.path_params["kind"]
+        kind = KINDS.get(name)
+        if kind is None:
+            return _problem(404, f"unknown proxy kind {name!r}; expected one of {sorted(KINDS)}")
+        try:
+            dispatcher.authorize(request.headers.getlist(header))
+            body = await _read_body(request, limit)
+            try:
+                call = decode_json(kind, body, dispatcher.forwarded(request.headers.items()))
+            except DecodeError as exc:
+                raise BadRequest(str(exc)) from exc
+        except Unauthenticated as exc:
+            return _problem(401, str(exc))
+        except BadRequest as exc:
+            dispatcher.malformed(name, str(exc))
+            return _problem(413 if "too large" in str(exc) else 400, str(exc))
+        try:
+            outcome = await dispatcher.call(kind, call)
+        except Overloaded as exc:
+            return _problem(503, str(exc))
+        except CallFailed as exc:
+            return _problem(500, str(exc))
+        return Response(encode_json(kind, outcome, binary=call.binary), media_type="application/json")
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(dispatcher.stats.prometheus())
+
+    return [
+        Route("/centrifugo/{kind}", proxy_call, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+def http_app(dispatcher: Dispatcher, extra: list[BaseRoute] | None = None) -> Starlette:
+    """A Starlette app serving the proxy routes (plus ``extra`` routes)."""
+    return Starlette(routes=[*proxy_routes(dispatcher), *(extra or [])])
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BadRequest(f"body too large: {declared} bytes, limit {limit}")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadRequest(f"body too large: over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _problem(status: int, message: str) -> Response:
+    return JSONResponse({"error": message}, status_code=status)

@@ -1,0 +1,98 @@
+"""The listeners of the proxy service, each an async context manager.
+
+Entering starts listening; leaving stops taking new calls, lets in-flight
+calls finish within ``grace`` seconds, then closes::
+
+    async with HttpServer(app, "127.0.0.1", 9000), GrpcServer(dispatcher, "127.0.0.1", 9001):
+        await stop.wait()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import logging
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Self
+
+import grpc
+import uvicorn
+from starlette.types import ASGIApp
+
+from .dispatch import Dispatcher
+from .errors import ProxyError
+from .grpc import proxy_service
+
+log = logging.getLogger(__name__)
+
+
+class _Lifecycle:
+    _opened = False
+
+    def _open(self) -> None:
+        if self._opened:
+            raise ProxyError(f"{type(self).__name__} can be opened only once")
+        self._opened = True
+
+
+class _Uvicorn(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Signals belong to the hub's command line, which stops servers in order.
+        yield
+
+
+class HttpServer(_Lifecycle):
+    """Serves an ASGI app (the proxy's Starlette app) with uvicorn."""
+
+    def __init__(self, app: ASGIApp, host: str, port: int, *, grace: float = 10.0) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
+            timeout_graceful_shutdown=math.ceil(grace), server_header=False, date_header=False,
+        )  # fmt: skip
+        self._server = _Uvicorn(config)
+        self._task: asyncio.Task[None] | None = None
+        self.address = f"http://{host}:{port}"
+
+    async def __aenter__(self) -> Self:
+        self._open()
+        self._task = asyncio.create_task(self._server.serve(), name=f"http {self.address}")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise ProxyError(f"HTTP server on {self.address} did not start")
+            await asyncio.sleep(0.01)
+        log.info("proxy listening on %s", self.address)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+
+class GrpcServer(_Lifecycle):
+    """Serves Centrifugo's ``CentrifugoProxy`` gRPC service with grpc.aio."""
+
+    def __init__(self, dispatcher: Dispatcher, host: str, port: int, *, grace: float = 10.0) -> None:
+        self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        self._server.add_generic_rpc_handlers((proxy_service(dispatcher),))
+        self._grace = grace
+        self.address = f"{host}:{port}"
+
+    async def __aenter__(self) -> Self:
+        self._open()
+        if self._server.add_insecure_port(self.address) == 0:
+            raise ProxyError(f"cannot listen for gRPC on {self.address}")
+        await self._server.start()
+        log.info("proxy listening on grpc://%s", self.address)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._server.stop(self._grace)
