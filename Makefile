@@ -2,7 +2,6 @@
 VENV    := .venv
 BIN     := $(VENV)/bin
 PYTHON  ?= python3
-SOURCES := $(shell find hub proxy clients centrifugo demo -name '*.py' 2>/dev/null)
 PACKAGES := hub proxy clients centrifugo
 
 .PHONY: demo test lint typecheck unit integration bench setup centrifugo redis proto clean
@@ -25,24 +24,18 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy -p hub -p hub.proxy -p hub.clients -p hub.centrifugo
+	$(BIN)/mypy -p hub
 
 bench: setup redis
 	$(BIN)/python -m bench
 
-setup: $(VENV)/.deps $(VENV)/.linked centrifugo
+setup: $(VENV)/.deps centrifugo
 
 # Dependencies: only when pyproject.toml changes.
 $(VENV)/.deps: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[dev]' --config-settings editable_mode=strict
-	touch $@
-
-# The packages are mapped to hub.proxy, hub.clients, hub.centrifugo; the
-# strict editable install links each file, so a new module needs a re-link.
-$(VENV)/.linked: $(VENV)/.deps $(SOURCES)
-	$(BIN)/pip install -q --no-deps --no-build-isolation -e . --config-settings editable_mode=strict
+	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 centrifugo:

@@ -55,9 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="A real-time hub on Centrifugo.")
     verbs = parser.add_subparsers(title="commands", metavar="COMMAND")
 
-    Verbs = argparse._SubParsersAction[argparse.ArgumentParser]
-
-    def verb(name: str, run: Runner, help: str, sub: Verbs = verbs) -> argparse.ArgumentParser:
+    def verb(
+        name: str, run: Runner, help: str, sub: argparse._SubParsersAction[argparse.ArgumentParser] = verbs
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("-c", "--config", default="hub.yaml", help="config file (default: hub.yaml)")
         p.set_defaults(run=run)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import logging
+import math
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Self

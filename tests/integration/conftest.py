@@ -1,0 +1,47 @@
+"""Fixtures: a real Redis, a real Centrifugo and a real `hub serve` per test module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.centrifugo import BinaryNotFound, find_binary
+
+from .servers import Stack, redis_server, stack_config
+
+
+@pytest.fixture(scope="session", autouse=True)
+def centrifugo_binary() -> Path:
+    try:
+        return find_binary()
+    except BinaryNotFound as exc:
+        pytest.fail(f"integration tests need Centrifugo: {exc}")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    try:
+        with redis_server(tmp_path_factory.mktemp("redis")) as url:
+            yield url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="module", params=["http", "grpc"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Centrifugo + `hub serve` with the module's ``APP`` and ``CONFIG``, over each proxy transport."""
+    app = request.module.APP
+    extra = getattr(request.module, "CONFIG", {})
+    s = Stack(tmp_path_factory.mktemp(f"stack-{request.param}"), stack_config(app, request.param, **extra))
+    s.write()
+    try:
+        s.start_hub()
+        s.start_centrifugo()
+        yield s
+    except BaseException:
+        print(s.log_text())
+        raise
+    finally:
+        s.stop_all()
