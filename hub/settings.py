@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
+import msgspec.inspect
 import yaml
 
 from hub.centrifugo import CentrifugoSettings, Namespace, ProxySettings
@@ -115,6 +116,17 @@ def _set(data: dict[str, Any], dotted: str, value: str) -> None:
     data[key] = value
 
 
+def _choices(dotted: str) -> tuple[object, ...]:
+    """The allowed values of the Literal-typed setting at ``dotted``."""
+    info: msgspec.inspect.Type = msgspec.inspect.type_info(Settings)
+    for name in dotted.split("."):
+        if isinstance(info, msgspec.inspect.StructType):
+            info = next(f.type for f in info.fields if f.name == name)
+        elif isinstance(info, msgspec.inspect.DictType):
+            info = info.value_type
+    return tuple(info.values) if isinstance(info, msgspec.inspect.LiteralType) else ()
+
+
 def _readable(message: str, prefix: str = "") -> str:
     """msgspec's "Expected `int`, got `str` - at `$.proxy.port`" as "proxy.port: expected ..."."""
     match = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", message, flags=re.S)
@@ -124,6 +136,9 @@ def _readable(message: str, prefix: str = "") -> str:
     if unknown:
         parts.append(unknown.group(1))
         problem = "unknown key"
+    elif problem.startswith("Invalid enum value"):
+        choices = _choices(".".join(parts))
+        problem = f"expected one of {', '.join(map(repr, choices))}, got {problem.split(' ', 3)[3]}"
     else:
         problem = problem[0].lower() + problem[1:]
     where = ".".join(parts)
