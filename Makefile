@@ -8,7 +8,7 @@ PACKAGES := hub proxy clients centrifugo
 
 demo: setup
 	$(BIN)/hub check -c demo/hub.yaml
-	$(BIN)/hub serve --centrifugo -c demo/hub.yaml
+	$(BIN)/python -m demo
 
 test: setup redis lint typecheck
 	$(BIN)/pytest tests
