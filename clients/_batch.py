@@ -71,6 +71,8 @@ class Batcher:
         self._idle.set()
         self._slots = asyncio.Semaphore(concurrency)
         self._closed = False
+        #: Batch requests sent so far (retries included).
+        self.requests = 0
 
     @property
     def pending(self) -> int:
@@ -169,6 +171,7 @@ class Batcher:
 
     async def _attempt(self, batch: list[_Call]) -> tuple[list[_Call], PublisherError | None]:
         """Send once; settle what is settled; return the calls worth another try."""
+        self.requests += 1
         try:
             replies = await self.transport.batch([c.command for c in batch])
         except (NetworkError, ApiTimeoutError) as exc:

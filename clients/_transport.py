@@ -116,7 +116,10 @@ class GrpcTransport:
         self._call: Any = None
 
     async def open(self) -> None:
-        self._channel = grpc.aio.insecure_channel(self.target)
+        # Reconnect quickly after Centrifugo restarts (gRPC's default backoff grows to 120 s).
+        options = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+                   ("grpc.max_reconnect_backoff_ms", 1000)]  # fmt: skip
+        self._channel = grpc.aio.insecure_channel(self.target, options=options)
         self._call = self._channel.unary_unary(
             _BATCH,
             request_serializer=pb.BatchRequest.SerializeToString,

@@ -131,6 +131,11 @@ class Publisher:
     def is_open(self) -> bool:
         return self._batcher is not None
 
+    @property
+    def requests(self) -> int:
+        """Batch requests sent to Centrifugo so far, retries included (0 when not open)."""
+        return self._batcher.requests if self._batcher is not None else 0
+
     async def _call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if self._batcher is None:
             raise ClosedError("the publisher is not open: use `async with Publisher(...)`")
