@@ -153,7 +153,7 @@ def render(c: CentrifugoSettings, p: ProxySettings, usage: Usage) -> dict[str, A
     if usage.rpc_namespaces:
         config["rpc"]["proxy"] = _proxy(p, "rpc")
     if c.grpc_api_port:
-        config["grpc_api"] = {"enabled": True, "port": c.grpc_api_port, "key": c.api_key}
+        config["grpc_api"] = {"enabled": True, "address": c.host, "port": c.grpc_api_port, "key": c.api_key}
     if c.engine == "redis":
         config["engine"] = {"type": "redis", "redis": {"address": c.redis_url, "prefix": c.redis_prefix}}
     return _merge(config, c.extra)
