@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from centrifuge import Client, PublicationContext, SubscribedContext, SubscriptionEventHandler
 from msgspec.structs import replace
 
 from hub.clients import (
@@ -217,3 +219,130 @@ async def test_centrifugo_down_gives_a_typed_error_within_the_budget(settings: S
             *(publisher.publish(channel(), n) for n in range(5)), return_exceptions=True
         )
     assert all(isinstance(r, PublisherError) and "gave up after" in str(r) for r in results), results
+
+
+# -- Centrifugo killed and restarted mid-stream ----------------------------------------------
+
+
+class Collector(SubscriptionEventHandler):
+    """Every publication the SDK delivers (live or recovered), in arrival order."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.changed = asyncio.Event()
+        self.recovered: list[bool] = []
+
+    async def on_subscribed(self, ctx: SubscribedContext) -> None:
+        if ctx.was_recovering:
+            self.recovered.append(ctx.recovered)
+        self.changed.set()
+
+    async def on_publication(self, ctx: PublicationContext) -> None:
+        self.received.append(ctx.pub.data["n"])
+        self.changed.set()
+
+    async def until(self, predicate: Callable[[], bool], within: float = 30) -> None:
+        async with asyncio.timeout(within):
+            while not predicate():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+class Stream:
+    """Workers publishing numbered values one after another until told to stop."""
+
+    def __init__(self, publisher: Publisher, ch: str) -> None:
+        self.publisher = publisher
+        self.channel = ch
+        self.numbers = itertools.count()
+        self.ok: set[int] = set()
+        self.failed: dict[int, PublisherError] = {}
+        self.spans: dict[int, tuple[int, int]] = {}  # number -> (phase at start, phase at end)
+        self.phase = 0  # 0 up, 1 down, 2 restarted
+        self.stop = asyncio.Event()
+        self.progress = asyncio.Event()
+
+    async def worker(self) -> None:
+        while not self.stop.is_set():
+            n = next(self.numbers)
+            start = self.phase
+            try:
+                await self.publisher.publish(self.channel, {"n": n})
+                self.ok.add(n)
+            except PublisherError as exc:  # anything else fails the test
+                self.failed[n] = exc
+            self.spans[n] = (start, self.phase)
+            self.progress.set()
+
+    async def until_ok(self, count: int) -> None:
+        async with asyncio.timeout(60):
+            while len(self.ok) < count:
+                self.progress.clear()
+                await self.progress.wait()
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+async def test_centrifugo_killed_and_restarted_mid_stream_loses_nothing_reported_ok(
+    tmp_path: Path, redis_url: str, transport: str
+) -> None:
+    stack = centrifugo_stack(
+        tmp_path,
+        engine="redis",
+        redis_url=redis_url,
+        redis_prefix=f"test-{uuid.uuid4().hex}",
+        namespaces={"rec": {"public": True, "history_size": 20000, "history_ttl": 600, "recovery": True}},
+        extra={"client": {"recovery_max_publication_limit": 20000}},
+    )
+    stack.config["publisher"] = {"transport": transport, "retry_timeout": 15, "request_timeout": 1}
+    stack.write()
+    settings = load(stack.path)
+    ch = f"rec:{uuid.uuid4().hex[:12]}"
+    events = Collector()
+    token = TokenMinter.from_settings(settings.centrifugo).connection("bob")
+    sdk = Client(stack.ws_url, token=token, min_reconnect_delay=0.05, max_reconnect_delay=0.5)
+    try:
+        stack.start_centrifugo()
+        sub = sdk.new_subscription(ch, events=events, recoverable=True)
+        await sdk.connect()
+        await sub.subscribe()
+        await sub.ready()
+        async with publisher_for(settings) as publisher:
+            stream = Stream(publisher, ch)
+            async with asyncio.TaskGroup() as group:
+                for _ in range(4):
+                    group.create_task(stream.worker())
+                await stream.until_ok(200)
+                stream.phase = 1
+                stack.stop_centrifugo(kill=True)
+                await asyncio.sleep(1.5)  # the outage itself, not a synchronisation
+                await asyncio.to_thread(stack.start_centrifugo)
+                stream.phase = 2
+                ok_at_restart = len(stream.ok)
+                await stream.until_ok(ok_at_restart + 200)
+                stream.stop.set()
+            history = await publisher.history(ch, limit=-1)
+
+        overlapping = [n for n, (start, end) in stream.spans.items() if start < 2 and end >= 1]
+        assert overlapping, "no publish was in flight during the outage"
+        assert all(n in stream.ok or n in stream.failed for n in overlapping)
+        in_history = collections.Counter(p.data["n"] for p in history.publications)
+        assert max(in_history.values()) == 1, "a publication is in history twice"
+        assert stream.ok <= set(in_history), sorted(stream.ok - set(in_history))[:10]
+
+        await events.until(lambda: stream.ok <= set(events.received))
+        assert max(collections.Counter(events.received).values()) == 1, "a publication arrived twice"
+        assert events.recovered, "the subscriber never recovered"
+        assert all(events.recovered)
+    except BaseException:
+        print(stack.log_text())
+        raise
+    finally:
+        await sdk.disconnect()
+        await sdk_settled()
+        stack.stop_all()
+
+
+async def sdk_settled() -> None:
+    """Wait for the SDK's background tasks: it closes its socket in one it does not await."""
+    others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    await asyncio.wait_for(asyncio.gather(*others, return_exceptions=True), 15)
