@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import json
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -32,7 +34,7 @@ from hub.publishing import publisher_for
 from hub.settings import Settings, load
 from hub.tokens import TokenMinter
 
-from .servers import Stack, free_port, stack_config
+from .servers import HUB, ROOT, Stack, free_port, stack_config
 
 APP = "tests.integration.publish_app:app"
 TOKEN_SECRET = "integration-token-secret-32-bytes-long"
@@ -346,3 +348,34 @@ async def sdk_settled() -> None:
     """Wait for the SDK's background tasks: it closes its socket in one it does not await."""
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     await asyncio.wait_for(asyncio.gather(*others, return_exceptions=True), 15)
+
+
+# -- the command line ------------------------------------------------------------------------
+
+
+async def test_hub_publish_one_value_and_json_lines(centrifugo: Stack) -> None:
+    ch = channel()
+    async with RealtimeClient(centrifugo.ws_url) as client:
+        await client.connect(
+            token=TokenMinter.from_settings(load(centrifugo.path).centrifugo).connection("carol")
+        )
+        await client.subscribe(ch)
+        one = await hub_cli("publish", "-c", str(centrifugo.path), ch, '{"n": 0}')
+        assert one.returncode == 0, one.stderr
+        assert json.loads(one.stdout)["offset"] == 1
+        lines = b"".join(b'{"n": %d}\n' % n for n in range(1, 51)) + b"{broken\n" + b'{"n": 51}\n'
+        bulk = await hub_cli("publish", "-c", str(centrifugo.path), ch, stdin=lines)
+        assert bulk.returncode == 1
+        assert "line 51: not valid JSON" in bulk.stderr
+        assert f"published 51 of 52 to {ch} (1 failed)" in bulk.stderr
+        received = [p.body["data"]["n"] for p in await publications(client, 52)]
+    assert sorted(received) == list(range(52))
+
+
+async def hub_cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    def run() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(HUB), *args], cwd=ROOT, input=stdin.decode(), capture_output=True, text=True
+        )
+
+    return await asyncio.to_thread(run)

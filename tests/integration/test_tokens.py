@@ -166,3 +166,10 @@ def _rendered(centrifugo: Stack) -> Path:
     )  # fmt: skip
     path.write_text(config.stdout)
     return path
+
+
+def test_the_rendered_config_with_the_public_key_passes_checkconfig_strict(centrifugo: Stack) -> None:
+    result = subprocess.run(
+        [str(HUB), "check", "-c", str(centrifugo.path)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
