@@ -20,6 +20,7 @@ import pytest
 from centrifuge import Client, PublicationContext, SubscribedContext, SubscriptionEventHandler
 from msgspec.structs import replace
 
+from hub import App, HubError
 from hub.clients import (
     ApiError,
     Published,
@@ -379,3 +380,27 @@ async def hub_cli(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess
         )
 
     return await asyncio.to_thread(run)
+
+
+# -- the app's lifecycle ---------------------------------------------------------------------
+
+
+async def test_app_publish_and_publish_sync_from_a_thread(centrifugo: Stack) -> None:
+    settings = load(centrifugo.path)
+    app = App()
+    ch = channel()
+    async with RealtimeClient(centrifugo.ws_url) as client:
+        await client.connect(token=TokenMinter.from_settings(settings.centrifugo).connection("dan"))
+        await client.subscribe(ch)
+        async with app.lifespan(settings):
+            with pytest.raises(HubError, match="already open"):
+                async with app.lifespan(settings):
+                    pass
+            await app.publish(ch, "from a coroutine")
+            await asyncio.to_thread(app.publish_sync, ch, "from a thread")
+            with pytest.raises(HubError, match="event loop"):
+                app.publish_sync(ch, "from the loop's own thread")
+        received = [p.body["data"] for p in await publications(client, 2)]
+    assert received == ["from a coroutine", "from a thread"]
+    with pytest.raises(HubError, match="lifespan"):
+        await app.publish(ch, "after the lifespan")
