@@ -50,7 +50,7 @@ from hub.centrifugo import (
     Usage,
 )
 from hub.centrifugo.kinds import KINDS
-from hub.clients import Published, Publisher
+from hub.clients import ApiTimeoutError, Published, Publisher
 
 from .errors import HubError
 
@@ -233,7 +233,15 @@ class App:
         coroutine = publisher.publish(
             channel, data, tags=tags, idempotency_key=idempotency_key, delta=delta, skip_history=skip_history
         )
-        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        s = publisher.settings
+        try:  # a stopped or blocked loop must not hang the thread forever
+            return future.result(timeout=s.retry_timeout + 2 * s.request_timeout + 1)
+        except TimeoutError:
+            future.cancel()
+            raise ApiTimeoutError(
+                "publish_sync: no result in time (is the publisher's event loop blocked or stopped?)"
+            ) from None
 
     # -- running --------------------------------------------------------------
 
