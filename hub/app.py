@@ -205,9 +205,14 @@ class App:
         (safely: every publish has an idempotency key); errors are
         :class:`hub.clients.PublisherError` subclasses.
         """
-        return await self.publisher.publish(
+        publisher = self.publisher
+        coroutine = publisher.publish(
             channel, data, tags=tags, idempotency_key=idempotency_key, delta=delta, skip_history=skip_history
         )
+        if asyncio.get_running_loop() is publisher.loop:
+            return await coroutine
+        # Called from another event loop (a web framework's, in another thread): hop over.
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, publisher.loop))
 
     def publish_sync(
         self,

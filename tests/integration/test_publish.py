@@ -398,9 +398,10 @@ async def test_app_publish_and_publish_sync_from_a_thread(centrifugo: Stack) -> 
                     pass
             await app.publish(ch, "from a coroutine")
             await asyncio.to_thread(app.publish_sync, ch, "from a thread")
+            await asyncio.to_thread(asyncio.run, app.publish(ch, "from another event loop"))
             with pytest.raises(HubError, match="event loop"):
                 app.publish_sync(ch, "from the loop's own thread")
-        received = [p.body["data"] for p in await publications(client, 2)]
-    assert received == ["from a coroutine", "from a thread"]
+        received = [p.body["data"] for p in await publications(client, 3)]
+    assert received == ["from a coroutine", "from a thread", "from another event loop"]
     with pytest.raises(HubError, match="lifespan"):
         await app.publish(ch, "after the lifespan")
