@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import os
 from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
@@ -52,8 +53,17 @@ class PublisherSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     retry_timeout: Annotated[float, msgspec.Meta(ge=0)] = 10.0
 
 
+class State(enum.Enum):
+    """A publisher's life: NEW → OPEN → CLOSING → CLOSED (NEW → CLOSED if opening fails)."""
+
+    NEW = "new"
+    OPEN = "open"
+    CLOSING = "closing"
+    CLOSED = "closed"
+
+
 class Publisher:
-    """An async context manager over Centrifugo's server API; opened once."""
+    """An async context manager over Centrifugo's server API; opened once, in one task."""
 
     def __init__(
         self, settings: PublisherSettings, *, api_url: str, api_key: str, grpc_target: str = ""
@@ -67,13 +77,13 @@ class Publisher:
         self._stack: AsyncExitStack | None = None
         self._batcher: Batcher | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closed = False
+        self.state = State.NEW
 
     # -- lifecycle ------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        if self._stack is not None or self._closed:
-            raise ClosedError("a Publisher can be opened only once")
+        if self.state is not State.NEW:
+            raise ClosedError(f"a Publisher can be opened only once (this one is {self.state.value})")
         s = self.settings
         transport: Transport
         if s.transport == "grpc":
@@ -98,19 +108,26 @@ class Publisher:
             flusher = group.create_task(batcher.run(group), name="publisher flusher")
             stack.push_async_callback(self._stop, batcher, flusher)
         except BaseException:
+            self.state = State.CLOSED
             await stack.aclose()
             raise
         self._batcher = batcher
         self._loop = asyncio.get_running_loop()
+        self.state = State.OPEN
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._closed = True
-        if self._stack is not None:
-            await self._stack.aclose()
-        self._batcher = None
+        if self.state is not State.OPEN:
+            return
+        self.state = State.CLOSING
+        try:
+            if self._stack is not None:
+                await self._stack.aclose()
+        finally:
+            self._batcher = None
+            self.state = State.CLOSED
 
     async def _stop(self, batcher: Batcher, flusher: asyncio.Task[None]) -> None:
         """Let pending calls finish (within the retry budget), then stop the flusher."""
@@ -129,7 +146,7 @@ class Publisher:
 
     @property
     def is_open(self) -> bool:
-        return self._batcher is not None
+        return self.state is State.OPEN
 
     @property
     def requests(self) -> int:
