@@ -20,6 +20,8 @@ from hub.clients import Publisher, PublisherError
 from .errors import HubError
 
 IN_FLIGHT = 1000
+#: A progress line goes to stderr every this many input lines.
+PROGRESS_EVERY = 10_000
 
 
 def parse_line(number: int, line: bytes) -> Any:
@@ -75,6 +77,10 @@ async def publish_lines(publisher: Publisher, channel: str, source: IO[bytes]) -
                 continue
             await slots.acquire()
             group.create_task(one(number, data))
+            if number % PROGRESS_EVERY == 0:
+                print(
+                    f"... line {number}: {counts['ok']} published, {counts['failed']} failed", file=sys.stderr
+                )
     total = counts["ok"] + counts["failed"]
     print(f"published {counts['ok']} of {total} to {channel} ({counts['failed']} failed)", file=sys.stderr)
     return 1 if counts["failed"] else 0

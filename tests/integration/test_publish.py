@@ -23,6 +23,7 @@ from msgspec.structs import replace
 from hub import App, HubError
 from hub.clients import (
     ApiError,
+    OverloadedError,
     Published,
     Publisher,
     PublisherError,
@@ -30,6 +31,7 @@ from hub.clients import (
     RealtimeClient,
     StreamPosition,
     UnauthorizedError,
+    UnavailableError,
 )
 from hub.publishing import publisher_for
 from hub.settings import Settings, load
@@ -211,17 +213,18 @@ async def test_a_wrong_api_key_is_a_typed_error(settings: Settings) -> None:
             await publisher.publish(channel(), 1)
 
 
-async def test_centrifugo_down_gives_a_typed_error_within_the_budget(settings: Settings) -> None:
+async def test_centrifugo_down_gives_typed_errors_and_a_bounded_queue(settings: Settings) -> None:
     down = replace(
         settings,
         centrifugo=replace(settings.centrifugo, port=free_port(), grpc_api_port=free_port()),
-        publisher=replace(settings.publisher, retry_timeout=0.3, request_timeout=0.5),
+        publisher=replace(settings.publisher, retry_timeout=0.3, request_timeout=0.5, max_pending=3),
     )
     async with publisher_for(down) as publisher:
-        results = await asyncio.gather(
-            *(publisher.publish(channel(), n) for n in range(5)), return_exceptions=True
-        )
-    assert all(isinstance(r, PublisherError) and "gave up after" in str(r) for r in results), results
+        calls = (publisher.publish(channel(), n) for n in range(5))
+        results = await asyncio.gather(*calls, return_exceptions=True)
+    gave_up, refused = results[:3], results[3:]
+    assert all(isinstance(r, UnavailableError) and "gave up after" in str(r) for r in gave_up), gave_up
+    assert all(isinstance(r, OverloadedError) for r in refused), refused
 
 
 # -- Centrifugo killed and restarted mid-stream ----------------------------------------------
