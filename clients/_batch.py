@@ -1,9 +1,10 @@
 """Coalescing calls into Centrifugo batch requests, with retries and a bound.
 
 Calls wait in one bounded queue. A flusher takes up to ``max_size`` of them
-(after a short ``window`` unless the queue is already full) and sends them
-as one batch while fewer than ``concurrency`` batches are in flight, so
-under load batches grow by themselves. Each call gets its own reply or its
+and sends them as one batch while fewer than ``concurrency`` batches are in
+flight, so under load batches grow by themselves. When no batch is in
+flight the queue goes at once (a lone publish pays no window); otherwise
+the flusher first waits up to ``window`` for the batch to fill. Each call gets its own reply or its
 own error. A batch that fails as a whole (network, timeout, HTTP 5xx), and
 a command answered with the internal error 100, is sent again with capped
 exponential backoff until the call's retry budget is spent; publishes carry
@@ -73,6 +74,7 @@ class Batcher:
         self._closed = False
         #: Batch requests sent so far (retries included).
         self.requests = 0
+        self._inflight = 0
 
     @property
     def pending(self) -> int:
@@ -107,7 +109,11 @@ class Batcher:
         while True:
             await self._ready.wait()
             await self._slots.acquire()
-            if self.window and len(self._queue) < self.max_size:
+            if not self._inflight:
+                # Idle: no one to wait for but the callers of this very loop tick, so a lone
+                # publish goes at once; a burst (gather) is already queued.
+                await asyncio.sleep(0)
+            elif self.window and len(self._queue) < self.max_size:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.window):
                         await self._full.wait()
@@ -121,6 +127,7 @@ class Batcher:
             if not self._queue:
                 self._ready.clear()
             if batch:
+                self._inflight += 1
                 group.create_task(self._send(batch))
             else:
                 self._slots.release()
@@ -164,6 +171,7 @@ class Batcher:
                     log.warning("server API: %s; retrying %d call(s) in %.2fs", error, len(batch), pause)
                     await asyncio.sleep(pause)
         finally:
+            self._inflight -= 1
             self._slots.release()
             for call in batch:  # only when cancelled mid-retry
                 if not call.future.done():

@@ -41,7 +41,7 @@ class PublisherSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     transport: Literal["http", "grpc"] = "http"
     #: At most this many commands in one batch request.
     batch_max_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
-    #: How long (seconds) a batch waits for more commands unless it is full; 0 sends at once.
+    #: How long (seconds) a batch waits to fill while other batches are in flight (0: never).
     batch_window: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.001
     #: Batch requests in flight at once; more calls wait (and join bigger batches).
     concurrency: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
