@@ -23,18 +23,25 @@ class FakeTransport:
         self.script = script
         self.batches: list[list[Command]] = []
         self.gate: asyncio.Event | None = None
+        self.sent = asyncio.Event()
 
     async def open(self) -> None:
         pass
 
     async def batch(self, commands: Sequence[Command]) -> list[Reply]:
         self.batches.append(list(commands))
+        self.sent.set()
         if self.gate is not None:
             await self.gate.wait()
         return self.script(commands)
 
     async def aclose(self) -> None:
         pass
+
+    async def until_sent(self, count: int) -> None:
+        while len(self.batches) < count:
+            self.sent.clear()
+            await self.sent.wait()
 
 
 def ok(commands: Sequence[Command]) -> list[Reply]:
@@ -157,3 +164,18 @@ async def test_a_draining_batcher_refuses_new_calls() -> None:
         await batcher.drain(1)
         with pytest.raises(ClosedError):
             await batcher.call(publish(1))
+
+
+async def test_a_lone_call_waits_for_no_window_but_busy_batches_fill_up() -> None:
+    transport = FakeTransport(ok)
+    # An hour-long window: a call that waited for it would never finish within the test.
+    async with running(transport, window=3600.0, max_size=3, concurrency=2) as batcher:
+        assert (await asyncio.wait_for(batcher.call(publish(0)), 5))["offset"] == 0  # idle: sent at once
+        transport.gate = asyncio.Event()
+        first = asyncio.create_task(batcher.call(publish(1)))  # idle again: sent at once, held at the gate
+        await transport.until_sent(2)
+        rest = [asyncio.create_task(batcher.call(publish(n))) for n in (2, 3, 4)]  # a batch in flight:
+        await asyncio.wait_for(transport.until_sent(3), 5)  # these wait to fill, and go when full (3)
+        transport.gate.set()
+        await asyncio.wait_for(asyncio.gather(first, *rest), 5)
+    assert [len(b) for b in transport.batches] == [1, 1, 3]
