@@ -85,7 +85,8 @@ class Batcher:
         """Queue one command and wait for its own reply (or its own error)."""
         if self._closed:
             raise ClosedError("the publisher is closing; this call was not sent")
-        if self._pending >= self.max_pending:
+        # The queue may still hold calls whose callers gave up (cancelled): count them too.
+        if self._pending >= self.max_pending or len(self._queue) >= self.max_pending:
             raise OverloadedError(
                 f"{self._pending} calls already pending (publisher.max_pending); this one was not sent"
             )
