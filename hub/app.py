@@ -35,7 +35,7 @@ import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable, Mapping
 from fnmatch import fnmatchcase
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from hub.centrifugo import (
     Disconnect,
@@ -53,9 +53,8 @@ from hub.centrifugo.kinds import KINDS
 from hub.clients import ApiTimeoutError, Published, Publisher
 
 from .errors import HubError
-
-if TYPE_CHECKING:
-    from .settings import Settings
+from .publishing import publisher_for
+from .settings import Settings
 
 HandlerFn = Callable[[Any], Any]
 F = TypeVar("F", bound=HandlerFn)
@@ -166,8 +165,6 @@ class App:
         async with app.lifespan(settings):
             await app.publish("news", {"title": "hello"})
         """
-        from .publishing import publisher_for  # hub.publishing imports settings, which is heavier
-
         if self._publisher is not None:
             raise HubError("App.lifespan() is already open (one publisher per process)")
         async with publisher_for(settings) as publisher:
