@@ -6,7 +6,8 @@ No sockets here: the proxy (inbound) and the clients (outbound) use these.
 from .binary import VERSION, find_binary
 from .codes import DisconnectCode, ErrorCode
 from .config import CentrifugoSettings, Namespace, ProxySettings, Usage, render
-from .errors import BinaryNotFound, CentrifugoError, DecodeError, PayloadError
+from .errors import BinaryNotFound, CentrifugoError, DecodeError, PayloadError, TokenKeyError
+from .keys import TokenKey, load_private_key
 from .kinds import GRPC_SERVICE, KINDS, Kind, kind_of
 from .messages import (
     ConnectRequest,
@@ -63,8 +64,11 @@ __all__ = [
     "SubscribeOptions",
     "SubscribeRequest",
     "SubscribeResult",
+    "TokenKey",
+    "TokenKeyError",
     "Usage",
     "find_binary",
     "kind_of",
+    "load_private_key",
     "render",
 ]

@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from .keys import load_private_key
+
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 NamespaceName = Annotated[str, msgspec.Meta(pattern=r"^[-a-zA-Z0-9_.]{2,}$")]
@@ -74,6 +76,9 @@ class CentrifugoSettings(_Section, frozen=True, kw_only=True):
     api_key: str = ""
     #: HMAC secret for connection and subscription JWTs.
     token_secret: str = ""
+    #: A PEM RSA or EC private key file: the hub signs tokens with it (RS256/ES256...)
+    #: and Centrifugo gets the matching public key. Relative to hub.yaml's folder.
+    token_private_key: str = ""
     allowed_origins: list[str] = []
     engine: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379"
@@ -105,8 +110,12 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True):
 
 def render(c: CentrifugoSettings, p: ProxySettings, usage: Usage) -> dict[str, Any]:
     """Centrifugo's v6 config (as JSON-able dict) for these settings and this app."""
+    token: dict[str, Any] = {"hmac_secret_key": c.token_secret}
+    if c.token_private_key:
+        key = load_private_key(c.token_private_key)
+        token[key.config_key] = key.public_pem
     client: dict[str, Any] = {
-        "token": {"hmac_secret_key": c.token_secret},
+        "token": token,
         "allowed_origins": list(c.allowed_origins),
         "proxy": {},
     }
@@ -144,7 +153,7 @@ def render(c: CentrifugoSettings, p: ProxySettings, usage: Usage) -> dict[str, A
     if usage.rpc_namespaces:
         config["rpc"]["proxy"] = _proxy(p, "rpc")
     if c.grpc_api_port:
-        config["grpc_api"] = {"enabled": True, "port": c.grpc_api_port, "key": c.api_key}
+        config["grpc_api"] = {"enabled": True, "address": c.host, "port": c.grpc_api_port, "key": c.api_key}
     if c.engine == "redis":
         config["engine"] = {"type": "redis", "redis": {"address": c.redis_url, "prefix": c.redis_prefix}}
     return _merge(config, c.extra)

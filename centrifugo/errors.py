@@ -3,7 +3,8 @@
 CentrifugoError
 ├── DecodeError        a proxy request that cannot be decoded (names the field)
 ├── PayloadError       a payload that is not what its encoding says
-└── BinaryNotFound     no Centrifugo binary to run (says how to get one)
+├── BinaryNotFound     no Centrifugo binary to run (says how to get one)
+└── TokenKeyError      a token signing key file that cannot be used (says why)
 """
 
 
@@ -21,3 +22,7 @@ class PayloadError(CentrifugoError, ValueError):
 
 class BinaryNotFound(CentrifugoError):
     """No Centrifugo binary was found; the message says how to provide one."""
+
+
+class TokenKeyError(CentrifugoError, ValueError):
+    """A token signing key file that cannot be used; the message says why."""

@@ -18,13 +18,22 @@
 Deny by default: a subscribe, publish or sub_refresh in a namespace with no
 handler is refused with 103 (permission denied); an unknown RPC method gets
 104 (method not found).
+
+Publishing goes through the app's lifecycle, which owns the publisher::
+
+    async with app.lifespan(settings):       # `hub serve` does this for you
+        await app.publish("chat:lobby", {"text": "hi"})
+        app.publisher.presence("chat:lobby")  # the rest of the server API
+
+    app.publish_sync("chat:lobby", {...})     # from a sync handler (a thread)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from fnmatch import fnmatchcase
 from typing import Any, TypeVar
 
@@ -41,6 +50,11 @@ from hub.centrifugo import (
     Usage,
 )
 from hub.centrifugo.kinds import KINDS
+from hub.clients import ApiTimeoutError, Published, Publisher
+
+from .errors import HubError
+from .publishing import publisher_for
+from .settings import Settings
 
 HandlerFn = Callable[[Any], Any]
 F = TypeVar("F", bound=HandlerFn)
@@ -67,6 +81,7 @@ class App:
         self._single: dict[str, HandlerFn] = {}
         self._channel: dict[str, list[tuple[str, HandlerFn]]] = {}
         self._rpc: dict[str, HandlerFn] = {}
+        self._publisher: Publisher | None = None
 
     # -- registration ---------------------------------------------------------
 
@@ -140,6 +155,95 @@ class App:
             channel_patterns={k: [p for p, _ in v] for k, v in self._channel.items()},
             rpc_namespaces=sorted({namespace_of(m) for m in self._rpc}),
         )
+
+    # -- publishing -----------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, settings: Settings) -> AsyncIterator[App]:
+        """Open the app's resources (the publisher) for the time of the block.
+
+        async with app.lifespan(settings):
+            await app.publish("news", {"title": "hello"})
+        """
+        if self._publisher is not None:
+            raise HubError("App.lifespan() is already open (one publisher per process)")
+        async with publisher_for(settings) as publisher:
+            self._publisher = publisher
+            try:
+                yield self
+            finally:
+                self._publisher = None
+
+    @property
+    def publisher(self) -> Publisher:
+        """The open publisher (presence, history, broadcast, ...); HubError outside the lifespan."""
+        if self._publisher is None:
+            raise HubError(
+                "the app has no open publisher: publish inside `async with app.lifespan(settings):` "
+                "(`hub serve` opens it for handlers and jobs)"
+            )
+        return self._publisher
+
+    async def publish(
+        self,
+        channel: str,
+        data: Any,
+        *,
+        tags: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        delta: bool = False,
+        skip_history: bool = False,
+    ) -> Published:
+        """Publish ``data`` (any JSON value) to the subscribers of ``channel``.
+
+            result = await app.publish("chat:lobby", {"text": "hi"})
+
+        Concurrent calls share batch requests; transient failures are retried
+        (safely: every publish has an idempotency key); errors are
+        :class:`hub.clients.PublisherError` subclasses.
+        """
+        publisher = self.publisher
+        coroutine = publisher.publish(
+            channel, data, tags=tags, idempotency_key=idempotency_key, delta=delta, skip_history=skip_history
+        )
+        if asyncio.get_running_loop() is publisher.loop:
+            return await coroutine
+        # Called from another event loop (a web framework's, in another thread): hop over.
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, publisher.loop))
+
+    def publish_sync(
+        self,
+        channel: str,
+        data: Any,
+        *,
+        tags: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        delta: bool = False,
+        skip_history: bool = False,
+    ) -> Published:
+        """:meth:`publish` for sync code running in a thread (a sync handler, a worker thread).
+
+        @app.rpc("chat.send")
+        def send(request):
+            app.publish_sync("chat:lobby", request.json())
+        """
+        publisher = self.publisher
+        loop = publisher.loop
+        with contextlib.suppress(RuntimeError):
+            if asyncio.get_running_loop() is loop:
+                raise HubError("publish_sync() called on the event loop's thread: use `await app.publish()`")
+        coroutine = publisher.publish(
+            channel, data, tags=tags, idempotency_key=idempotency_key, delta=delta, skip_history=skip_history
+        )
+        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+        s = publisher.settings
+        try:  # a stopped or blocked loop must not hang the thread forever
+            return future.result(timeout=s.retry_timeout + 2 * s.request_timeout + 1)
+        except TimeoutError:
+            future.cancel()
+            raise ApiTimeoutError(
+                "publish_sync: no result in time (is the publisher's event loop blocked or stopped?)"
+            ) from None
 
     # -- running --------------------------------------------------------------
 

@@ -3,6 +3,8 @@
     hub serve -c hub.yaml [--centrifugo]     run the proxy service until SIGTERM/SIGINT
     hub check -c hub.yaml                    validate a config (exit 2 when wrong)
     hub centrifugo config|run|path           Centrifugo's config, process, binary
+    hub token -c hub.yaml USER [--ttl S] [--channel C]   print a connection (or subscription) JWT
+    hub publish -c hub.yaml CHANNEL [JSON|-]  publish one value, or JSON lines from stdin
 
 Signals are handled here and only here: the first SIGTERM/SIGINT starts an
 ordered shutdown, a second one forces exit.
@@ -23,6 +25,7 @@ from collections.abc import Callable, Sequence
 from hub.centrifugo import VERSION, BinaryNotFound, find_binary, render
 
 from .errors import HubError
+from .publishing import publisher_for
 from .server import write_config
 from .service import Service, import_app
 from .settings import Settings, load
@@ -71,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     verb("config", _centrifugo_config, "print Centrifugo's config rendered from hub.yaml", cverbs)
     verb("run", _centrifugo_run, "run the pinned Centrifugo with the rendered config", cverbs)
     verb("path", _centrifugo_path, "print the path of the Centrifugo binary in use", cverbs)
+    token = verb("token", _token, "print a connection JWT for USER (a subscription JWT with --channel)")
+    token.add_argument("user", metavar="USER", help='the user id ("" for anonymous)')
+    token.add_argument("--ttl", type=float, default=3600, metavar="S", help="lifetime in seconds (3600)")
+    token.add_argument("--channel", metavar="C", help="mint a subscription token for channel C")
+    publish = verb("publish", _publish, "publish one JSON value, or JSON lines from stdin, to CHANNEL")
+    publish.add_argument("channel", metavar="CHANNEL")
+    publish.add_argument("json", metavar="JSON", nargs="?", default="-", help="the value; '-' or none: stdin")
     return parser
 
 
@@ -157,3 +167,23 @@ def _centrifugo_path(args: argparse.Namespace) -> int:
     print(find_binary())
     print(f"pinned version: {VERSION}", file=sys.stderr)
     return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from .tokens import TokenMinter
+
+    tokens = TokenMinter.from_settings(load(args.config).centrifugo)
+    if args.channel:
+        print(tokens.subscription(args.user, args.channel, ttl=args.ttl))
+    else:
+        print(tokens.connection(args.user, ttl=args.ttl))
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from .bulk import publish_lines, publish_one
+
+    settings = load(args.config)
+    if args.json != "-":
+        return asyncio.run(publish_one(publisher_for(settings), args.channel, args.json))
+    return asyncio.run(publish_lines(publisher_for(settings), args.channel, sys.stdin.buffer))

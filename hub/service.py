@@ -56,6 +56,8 @@ class Service:
         p = self.settings.proxy
         grace = p.call_timeout + 1
         try:
+            # First in, last out: handlers can publish until every listener has stopped.
+            await stack.enter_async_context(self.app.lifespan(self.settings))
             await stack.enter_async_context(
                 HttpServer(http_app(self.dispatcher), p.host, p.http_port, grace=grace)
             )

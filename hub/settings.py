@@ -18,7 +18,8 @@ import msgspec
 import msgspec.inspect
 import yaml
 
-from hub.centrifugo import CentrifugoSettings, Namespace, ProxySettings
+from hub.centrifugo import CentrifugoSettings, Namespace, ProxySettings, TokenKeyError, load_private_key
+from hub.clients import PublisherSettings
 
 from .errors import ConfigError
 
@@ -44,6 +45,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     proxy: ProxySettings = ProxySettings()
     centrifugo: CentrifugoSettings = CentrifugoSettings()
+    publisher: PublisherSettings = PublisherSettings()
 
 
 def load(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Settings:
@@ -65,6 +67,7 @@ def load(path: str | os.PathLike[str], environ: dict[str, str] | None = None) ->
     for var, dotted in ENV_OVERRIDES.items():
         if env.get(var):
             _set(data, dotted, env[var])
+    _resolve_key_path(data, file)
     try:
         _check_namespaces(data)
         settings = msgspec.convert(data, Settings)
@@ -91,6 +94,25 @@ def _check(file: Path, s: Settings) -> None:
         )
     if s.proxy.transport == "grpc" and not s.proxy.grpc_port:
         raise ConfigError(f"{file}: proxy.grpc_port: expected a port when proxy.transport is grpc")
+    if s.publisher.transport == "grpc" and not s.centrifugo.grpc_api_port:
+        raise ConfigError(
+            f"{file}: centrifugo.grpc_api_port: expected a port (> 0) when publisher.transport is grpc"
+        )
+    if s.centrifugo.token_private_key:
+        try:
+            load_private_key(s.centrifugo.token_private_key)
+        except TokenKeyError as exc:
+            raise ConfigError(f"{file}: centrifugo.token_private_key: {exc}") from exc
+
+
+def _resolve_key_path(data: dict[str, Any], file: Path) -> None:
+    """A relative key file is relative to the config file's folder, not the working directory."""
+    section = data.get("centrifugo")
+    if not isinstance(section, dict):
+        return
+    key = section.get("token_private_key")
+    if isinstance(key, str) and key and not Path(key).is_absolute():
+        section["token_private_key"] = str(file.resolve().parent / key)
 
 
 def _check_namespaces(data: dict[str, Any]) -> None:

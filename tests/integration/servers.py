@@ -141,6 +141,16 @@ class Stack:
         if self.centrifugo.poll() is not None:
             raise RuntimeError(f"centrifugo exited at start:\n{self.log_text()}")
 
+    def stop_centrifugo(self, *, kill: bool = False) -> None:
+        """Stop Centrifugo by pid: SIGTERM (graceful) or SIGKILL (a crash)."""
+        if self.centrifugo is None:
+            return
+        if kill:
+            self.centrifugo.kill()
+            self.centrifugo.wait()
+        else:
+            stop(self.centrifugo)
+
     def stop_all(self) -> None:
         for process in (self.centrifugo, self.hub):
             if process is not None:

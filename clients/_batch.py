@@ -1,0 +1,221 @@
+"""Coalescing calls into Centrifugo batch requests, with retries and a bound.
+
+Calls wait in one bounded queue. A flusher takes up to ``max_size`` of them
+and sends them as one batch while fewer than ``concurrency`` batches are in
+flight, so under load batches grow by themselves. When no batch is in
+flight the queue goes at once (a lone publish pays no window); otherwise
+the flusher first waits up to ``window`` for the batch to fill. Each call gets its own reply or its
+own error. A batch that fails as a whole (network, timeout, HTTP 5xx), and
+a command answered with the internal error 100, is sent again with capped
+exponential backoff until the call's retry budget is spent; publishes carry
+an idempotency key, so a resend never publishes twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._transport import Command, Transport
+from .errors import (
+    ApiError,
+    ApiTimeoutError,
+    ClosedError,
+    NetworkError,
+    OverloadedError,
+    PublisherError,
+    UnavailableError,
+)
+
+log = logging.getLogger(__name__)
+
+BACKOFF_MIN = 0.05
+BACKOFF_MAX = 1.0
+
+
+@dataclass(slots=True, eq=False)
+class _Call:
+    command: Command
+    future: asyncio.Future[dict[str, Any]]
+    deadline: float
+    attempts: int = field(default=0)
+
+
+class Batcher:
+    """The queue and the flusher; :meth:`run` is the background loop."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        max_size: int,
+        window: float,
+        max_pending: int,
+        concurrency: int,
+        retry_timeout: float,
+    ) -> None:
+        self.transport = transport
+        self.max_size = max_size
+        self.window = window
+        self.max_pending = max_pending
+        self.retry_timeout = retry_timeout
+        self._queue: deque[_Call] = deque()
+        self._pending = 0
+        self._ready = asyncio.Event()
+        self._full = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._closed = False
+        #: Batch requests sent so far (retries included).
+        self.requests = 0
+        self._inflight = 0
+
+    @property
+    def pending(self) -> int:
+        """Calls queued or in flight."""
+        return self._pending
+
+    async def call(self, command: Command) -> dict[str, Any]:
+        """Queue one command and wait for its own reply (or its own error)."""
+        if self._closed:
+            raise ClosedError("the publisher is closing; this call was not sent")
+        # The queue may still hold calls whose callers gave up (cancelled): count them too.
+        if self._pending >= self.max_pending or len(self._queue) >= self.max_pending:
+            raise OverloadedError(
+                f"{self._pending} calls already pending (publisher.max_pending); this one was not sent"
+            )
+        loop = asyncio.get_running_loop()
+        call = _Call(command, loop.create_future(), loop.time() + self.retry_timeout)
+        self._pending += 1
+        self._idle.clear()
+        self._queue.append(call)
+        self._ready.set()
+        if len(self._queue) >= self.max_size:
+            self._full.set()
+        try:
+            return await call.future
+        finally:
+            self._pending -= 1
+            if not self._pending:
+                self._idle.set()
+
+    async def run(self, group: asyncio.TaskGroup) -> None:
+        """Flush batches forever; senders run in ``group``."""
+        while True:
+            await self._ready.wait()
+            await self._slots.acquire()
+            if not self._inflight:
+                # Idle: no one to wait for but the callers of this very loop tick, so a lone
+                # publish goes at once; a burst (gather) is already queued.
+                await asyncio.sleep(0)
+            elif self.window and len(self._queue) < self.max_size:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.window):
+                        await self._full.wait()
+            batch: list[_Call] = []
+            while self._queue and len(batch) < self.max_size:
+                call = self._queue.popleft()
+                if not call.future.done():  # its caller may have been cancelled
+                    batch.append(call)
+            if len(self._queue) < self.max_size:
+                self._full.clear()
+            if not self._queue:
+                self._ready.clear()
+            if batch:
+                self._inflight += 1
+                group.create_task(self._send(batch))
+            else:
+                self._slots.release()
+
+    async def drain(self, within: float) -> None:
+        """Refuse new calls and wait (at most ``within`` seconds) for the pending ones."""
+        self._closed = True
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._idle.wait()
+
+    def fail_pending(self) -> None:
+        """Fail every call still queued (after the flusher stopped)."""
+        while self._queue:
+            call = self._queue.popleft()
+            if not call.future.done():
+                call.future.set_exception(ClosedError("the publisher closed before this call was sent"))
+
+    async def _send(self, batch: list[_Call]) -> None:
+        loop = asyncio.get_running_loop()
+        delay = BACKOFF_MIN
+        try:
+            while batch:
+                for call in batch:
+                    call.attempts += 1
+                retry, error = await self._attempt(batch)
+                if not retry:
+                    return
+                now = loop.time()
+                pause = min(delay, BACKOFF_MAX) * random.uniform(0.5, 1.0)
+                delay *= 2
+                batch = []
+                for call in retry:
+                    if call.future.done():
+                        continue
+                    if now + pause > call.deadline:
+                        call.future.set_exception(_gave_up(error, call.attempts))
+                    else:
+                        batch.append(call)
+                if batch:
+                    log.warning("server API: %s; retrying %d call(s) in %.2fs", error, len(batch), pause)
+                    await asyncio.sleep(pause)
+        finally:
+            self._inflight -= 1
+            self._slots.release()
+            for call in batch:  # only when cancelled mid-retry
+                if not call.future.done():
+                    call.future.set_exception(ClosedError("the publisher closed while retrying this call"))
+
+    async def _attempt(self, batch: list[_Call]) -> tuple[list[_Call], PublisherError | None]:
+        """Send once; settle what is settled; return the calls worth another try."""
+        self.requests += 1
+        try:
+            replies = await self.transport.batch([c.command for c in batch])
+        except (NetworkError, ApiTimeoutError) as exc:
+            return batch, exc
+        except PublisherError as exc:  # unauthorized, bad request: retrying will not help
+            for call in batch:
+                if not call.future.done():
+                    call.future.set_exception(_copy(exc))
+            return [], None
+        retry: list[_Call] = []
+        error: PublisherError | None = None
+        for call, reply in zip(batch, replies, strict=True):
+            if call.future.done():
+                continue
+            if isinstance(reply, ApiError):
+                if reply.transient:
+                    retry.append(call)
+                    error = reply
+                else:
+                    call.future.set_exception(reply)
+            else:
+                call.future.set_result(reply)
+        return retry, error
+
+
+def _copy(exc: PublisherError) -> PublisherError:
+    if isinstance(exc, ApiError):
+        return ApiError(exc.code, exc.message)
+    return type(exc)(str(exc))
+
+
+def _gave_up(error: PublisherError | None, attempts: int) -> PublisherError:
+    note = f" (gave up after {attempts} attempt(s): publisher.retry_timeout spent)"
+    if isinstance(error, ApiError):
+        return ApiError(error.code, error.message + note)
+    if isinstance(error, UnavailableError):
+        return type(error)(f"{error}{note}")
+    return NetworkError(f"Centrifugo unavailable{note}")

@@ -1,0 +1,40 @@
+"""The publisher the hub builds from hub.yaml (``centrifugo:`` and ``publisher:``).
+
+async with publisher_for(settings) as publisher:
+    await publisher.publish("news", {"title": "hello"})
+"""
+
+from __future__ import annotations
+
+from hub.clients import Publisher
+
+from .settings import Settings
+
+_ANY = {"", "0.0.0.0", "::"}
+
+
+def api_url(settings: Settings) -> str:
+    """Centrifugo's HTTP server API base URL (``http://host:port/api``)."""
+    c = settings.centrifugo
+    return f"http://{_reachable(c.host)}:{c.port}/api"
+
+
+def grpc_target(settings: Settings) -> str:
+    """Centrifugo's gRPC server API address, or "" when it is off."""
+    c = settings.centrifugo
+    return f"{_reachable(c.host)}:{c.grpc_api_port}" if c.grpc_api_port else ""
+
+
+def publisher_for(settings: Settings) -> Publisher:
+    """A (not yet opened) publisher for these settings."""
+    return Publisher(
+        settings.publisher,
+        api_url=api_url(settings),
+        api_key=settings.centrifugo.api_key,
+        grpc_target=grpc_target(settings),
+    )
+
+
+def _reachable(host: str) -> str:
+    """A listen-on-every-interface address is reached through loopback."""
+    return "127.0.0.1" if host in _ANY else host
