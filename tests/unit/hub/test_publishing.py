@@ -49,7 +49,7 @@ def test_publisher_section_defaults_and_values(tmp_path: Path) -> None:
             {"transport": "grpc"},
             "centrifugo.grpc_api_port: expected a port (> 0) when publisher.transport is grpc",
         ),
-        ({"transport": "udp"}, "publisher.transport: invalid enum value 'udp'"),
+        ({"transport": "udp"}, "publisher.transport: expected one of 'grpc', 'http', got 'udp'"),
         ({"batch_max_size": 0}, "publisher.batch_max_size: expected `int` >= 1"),
         ({"batch_size": 10}, "publisher.batch_size: unknown key"),
     ],
