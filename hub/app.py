@@ -23,8 +23,9 @@ handler is refused with 103 (permission denied); an unknown RPC method gets
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from fnmatch import fnmatchcase
 from typing import Any, TypeVar
 
@@ -180,3 +181,38 @@ def outcome_of(request: Request, value: Any) -> Outcome:
         f"expected {kind.result.__name__}, Error or Disconnect"
         + (" (or None to allow)" if kind.name in _DEFAULTS else "")
     )
+
+
+# -- lifecycle: runs in every process that runs handlers (each pooled worker, or inline) --
+
+Lifespan = Callable[[App], contextlib.AbstractAsyncContextManager[None]]
+
+
+def _lifespans(app: App) -> list[Lifespan]:
+    found: list[Lifespan] = app.__dict__.setdefault("_lifespans", [])
+    return found
+
+
+def lifespan(app: App, fn: Lifespan) -> Lifespan:
+    """Register an async context manager entered once per worker before its first call.
+
+    Per-process resources (a publisher's connection pool, a database pool) open
+    here, inside each worker, never in the front process::
+
+        @contextlib.asynccontextmanager
+        async def resources(app):
+            async with make_pool() as pool:
+                yield
+        lifespan(app, resources)
+    """
+    _lifespans(app).append(fn)
+    return fn
+
+
+@contextlib.asynccontextmanager
+async def running(app: App) -> AsyncIterator[App]:
+    """Enter the app's lifespans in order (and leave them in reverse) around serving."""
+    async with contextlib.AsyncExitStack() as stack:
+        for fn in _lifespans(app):
+            await stack.enter_async_context(fn(app))
+        yield app

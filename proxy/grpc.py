@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 from google.protobuf.message import Message
+
 from hub.centrifugo import GRPC_SERVICE, KINDS, DecodeError, Kind
 from hub.centrifugo.codec import decode_pb, encode_pb
 

@@ -6,12 +6,13 @@ Routes: ``POST /centrifugo/{kind}`` for each proxy kind, ``GET /health`` and
 
 from __future__ import annotations
 
-from hub.centrifugo import KINDS, DecodeError
-from hub.centrifugo.codec import decode_json, encode_json
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from hub.centrifugo import KINDS, DecodeError
+from hub.centrifugo.codec import decode_json, encode_json
 
 from .dispatch import Dispatcher
 from .errors import BadRequest, CallFailed, Overloaded, Unauthenticated

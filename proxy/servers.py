@@ -13,13 +13,15 @@ import asyncio
 import contextlib
 import logging
 import math
+import socket
+import time
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Self
 
 import grpc
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .dispatch import Dispatcher
 from .errors import ProxyError
@@ -45,20 +47,55 @@ class _Uvicorn(uvicorn.Server):
 
 
 class HttpServer(_Lifecycle):
-    """Serves an ASGI app (the proxy's Starlette app) with uvicorn."""
+    """Serves an ASGI app (the proxy's Starlette app) with uvicorn.
 
-    def __init__(self, app: ASGIApp, host: str, port: int, *, grace: float = 10.0) -> None:
+    ``sock`` is an already-bound listening socket to serve instead of binding
+    ``host:port`` (a worker pool passes every worker the same one).
+    """
+
+    def __init__(
+        self, app: ASGIApp, host: str, port: int, *, grace: float = 10.0, sock: socket.socket | None = None
+    ) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
+            self._asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off",
             timeout_graceful_shutdown=math.ceil(grace), server_header=False, date_header=False,
         )  # fmt: skip
+        self._app = app
         self._server = _Uvicorn(config)
         self._task: asyncio.Task[None] | None = None
+        self._sockets = [sock] if sock is not None else None
+        self._draining = False
         self.address = f"http://{host}:{port}"
+
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._draining:
+            return await self._app(scope, receive, send)
+
+        async def closing(message: Message) -> None:
+            # While draining, every answer asks the client not to reuse the connection.
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+            await send(message)
+
+        return await self._app(scope, receive, closing)
+
+    async def drain(self, seconds: float) -> None:
+        """Stop accepting, answer calls on open connections with ``Connection: close``, and
+        wait up to ``seconds`` for clients to close them.
+
+        Unlike closing idle keep-alive connections at once, this never races a
+        client that is just sending a request on one.
+        """
+        self._draining = True
+        for server in self._server.servers:
+            server.close()  # this process's copy of the listening socket only
+        deadline = time.monotonic() + seconds
+        while self._server.server_state.connections and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
 
     async def __aenter__(self) -> Self:
         self._open()
-        self._task = asyncio.create_task(self._server.serve(), name=f"http {self.address}")
+        self._task = asyncio.create_task(self._server.serve(self._sockets), name=f"http {self.address}")
         while not self._server.started:
             if self._task.done():
                 self._task.result()
@@ -78,8 +115,11 @@ class HttpServer(_Lifecycle):
 class GrpcServer(_Lifecycle):
     """Serves Centrifugo's ``CentrifugoProxy`` gRPC service with grpc.aio."""
 
-    def __init__(self, dispatcher: Dispatcher, host: str, port: int, *, grace: float = 10.0) -> None:
-        self._server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    def __init__(
+        self, dispatcher: Dispatcher, host: str, port: int, *, grace: float = 10.0, reuse_port: bool = False
+    ) -> None:
+        # reuse_port lets every worker of a pool listen on the same port.
+        self._server = grpc.aio.server(options=[("grpc.so_reuseport", int(reuse_port))])
         self._server.add_generic_rpc_handlers((proxy_service(dispatcher),))
         self._grace = grace
         self.address = f"{host}:{port}"
@@ -91,6 +131,10 @@ class GrpcServer(_Lifecycle):
         await self._server.start()
         log.info("proxy listening on grpc://%s", self.address)
         return self
+
+    async def drain(self) -> None:
+        """Stop listening, send GOAWAY, and let in-flight calls finish within the grace."""
+        await self._server.stop(self._grace)
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
