@@ -58,6 +58,9 @@ class Supervised:
                 self._on_message(json.loads(line))
         except (ConnectionError, ValueError):
             pass
+        except Exception:
+            log.exception("pool: lost track of worker %d; killing it", self.pid)
+            self.kill("supervisor_error")
         code = await self.process.wait()
         if not self.reason:
             self.reason = "start_failed" if self.state is S.STARTING else "crash"
@@ -83,8 +86,9 @@ class Supervised:
             self.last_beat = now
             self.served, self.running, self.waiting = m["served"], m["running"], m["waiting"]
             self.oldest, self.idle_since = m["oldest"], m["idle_since"]
-            if self.state.serving:
-                self.move(S.WORKING if self.running else S.READY)
+            busy = S.WORKING if self.running else S.READY
+            if self.state.serving and self.state is not busy:
+                self.move(busy)
         elif kind == "leaving" and self.state.serving:
             self.reason = m.get("reason", "left")
             self.move(S.RECYCLING)

@@ -59,6 +59,7 @@ class HttpServer(_Lifecycle):
         config = uvicorn.Config(
             self._asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off",
             timeout_graceful_shutdown=math.ceil(grace), server_header=False, date_header=False,
+            interface="asgi3",
         )  # fmt: skip
         self._app = app
         self._server = _Uvicorn(config)
