@@ -71,8 +71,10 @@ class Service:
         try:
             target: Controllable = Inline()
             if self.config is not None and self.settings.pool.size:
-                self.pool = await stack.enter_async_context(Pool(self.settings, self.config))
-                target = self.pool
+                self.pool = target = Pool(self.settings, self.config)
+                # The control socket opens first, so `hub workers` can watch the pool start and stop.
+                await stack.enter_async_context(ControlServer(control_path(self.config), target))
+                await stack.enter_async_context(self.pool)
             else:
                 await stack.enter_async_context(
                     HttpServer(http_app(self.dispatcher), p.host, p.http_port, grace=grace)
@@ -81,7 +83,7 @@ class Service:
                     await stack.enter_async_context(
                         GrpcServer(self.dispatcher, p.host, p.grpc_port, grace=grace)
                     )
-            if self.config is not None:
+            if self.config is not None and self.pool is None:
                 await stack.enter_async_context(ControlServer(control_path(self.config), target))
             if self.with_centrifugo:
                 await stack.enter_async_context(CentrifugoServer(self.settings, self.app.usage()))

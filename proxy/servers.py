@@ -88,6 +88,13 @@ class HttpServer(_Lifecycle):
         client that is just sending a request on one.
         """
         self._draining = True
+        loop = asyncio.get_running_loop()
+        for server in self._server.servers:
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+        # A connection accepted just now is attached to the server on the next loop turns;
+        # closing the server first would make asyncio drop it with a reset.
+        await asyncio.sleep(0.05)
         for server in self._server.servers:
             server.close()  # this process's copy of the listening socket only
         deadline = time.monotonic() + seconds
