@@ -51,6 +51,7 @@ class Worker:
         self._control = control
         self._http = http
         self._leave = asyncio.Event()
+        self._listener: HttpServer | None = None
         self.reason = ""
         pool = settings.pool
         self.executor = SlotExecutor(
@@ -63,6 +64,8 @@ class Worker:
         if not self._leave.is_set():
             self.reason = reason
             log.info("worker %d leaving: %s", os.getpid(), reason)
+            if self._listener is not None:
+                self._listener.stop_accepting()  # at once: not one more connection for this worker
             self._leave.set()
 
     async def run(self) -> None:
@@ -77,6 +80,7 @@ class Worker:
                     http_app(dispatcher), p.host, p.http_port, grace=pool.destroy_timeout, sock=self._http
                 )
             )
+            self._listener = http
             grpc = None
             if p.grpc_port:
                 grpc = GrpcServer(

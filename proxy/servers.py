@@ -80,6 +80,14 @@ class HttpServer(_Lifecycle):
 
         return await self._app(scope, receive, closing)
 
+    def stop_accepting(self) -> None:
+        """Take no new connection from now on (the listening socket stays open for a moment)."""
+        self._draining = True
+        loop = asyncio.get_running_loop()
+        for server in getattr(self._server, "servers", ()):
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+
     async def drain(self, seconds: float) -> None:
         """Stop accepting, answer calls on open connections with ``Connection: close``, and
         wait up to ``seconds`` for clients to close them.
@@ -87,11 +95,7 @@ class HttpServer(_Lifecycle):
         Unlike closing idle keep-alive connections at once, this never races a
         client that is just sending a request on one.
         """
-        self._draining = True
-        loop = asyncio.get_running_loop()
-        for server in self._server.servers:
-            for sock in server.sockets:
-                loop.remove_reader(sock.fileno())
+        self.stop_accepting()
         # A connection accepted just now is attached to the server on the next loop turns;
         # closing the server first would make asyncio drop it with a reset.
         await asyncio.sleep(0.05)
