@@ -85,7 +85,7 @@ def hub_config(tmp: Path, workers: int, transport: str = "http") -> Path:
         "log_level": "warning",
         "proxy": {"transport": transport, "http_port": free_port(), "grpc_port": free_port(),
                   "secret": SECRET, "call_timeout": 5},
-        "pool": {"workers": workers},
+        "pool": {"workers": workers, "max_calls": 0},
         "centrifugo": {"port": free_port(), "api_key": "bench-key", "token_secret": "bench-token",
                        "log_level": "error"},
     }  # fmt: skip

@@ -26,6 +26,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from hub.proxy.servers import SHARED_BACKLOG
+
 from ._supervised import Supervised
 from .errors import PoolError
 from .settings import Settings
@@ -64,7 +66,7 @@ class Pool:
             raise PoolError("Pool can be opened only once")
         self._opened = True
         p = self.settings.proxy
-        self._http = sock = socket.create_server((p.host, p.http_port), backlog=2048)
+        self._http = sock = socket.create_server((p.host, p.http_port), backlog=SHARED_BACKLOG)
         sock.set_inheritable(True)
         try:
             starting = [await self._spawn() for _ in range(self.limits.size)]

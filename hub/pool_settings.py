@@ -28,8 +28,8 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     #: Worker processes; ``None`` means the CPU count, 0 the inline mode.
     workers: Count | None = None
-    #: Calls a worker serves before it is recycled (0: never).
-    max_calls: Count = 10_000
+    #: Calls a worker serves before it is recycled (0, the default: never, as RoadRunner's max_jobs).
+    max_calls: Count = 0
     #: Spread of ``max_calls`` (0.1 = ±10 %) so workers do not all restart together.
     max_calls_jitter: Fraction = 0.1
     #: Calls allowed to wait for a free slot in one worker; beyond it a call fails at once.

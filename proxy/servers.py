@@ -28,6 +28,8 @@ from .errors import ProxyError
 from .grpc import proxy_service
 
 log = logging.getLogger(__name__)
+#: The kernel's accept queue of a listening socket shared by a pool's workers.
+SHARED_BACKLOG = 2048
 
 
 class _Lifecycle:
@@ -59,7 +61,7 @@ class HttpServer(_Lifecycle):
         config = uvicorn.Config(
             self._asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off",
             timeout_graceful_shutdown=math.ceil(grace), server_header=False, date_header=False,
-            interface="asgi3",
+            interface="asgi3", backlog=1 if sock is not None else 2048,
         )  # fmt: skip
         self._app = app
         self._server = _Uvicorn(config)
@@ -113,6 +115,12 @@ class HttpServer(_Lifecycle):
                 self._task.result()
                 raise ProxyError(f"HTTP server on {self.address} did not start")
             await asyncio.sleep(0.01)
+        if self._sockets:
+            # Serving a socket shared with sibling processes: asyncio accepts `backlog`
+            # connections per wake-up, so 1 (set above) lets every sibling take its share,
+            # while the kernel's queue keeps its full length (reset here).
+            for sock in self._sockets:
+                sock.listen(SHARED_BACKLOG)
         log.info("proxy listening on %s", self.address)
         return self
 
