@@ -235,6 +235,7 @@ def end_to_end(tmp: Path, transport: str, loaders: int = 2, clients: int = 32) -
         "p99_ms": max(o["p99"] for o in outputs) * 1000,
         "cpu": {**cpu, f"load generators ({loaders} processes)": sum(o["cpu"] for o in outputs)},
         "clients": loaders * clients,
+        "cpu_per_loader": max(o["cpu"] for o in outputs),
     }
 
 
@@ -286,6 +287,8 @@ def main() -> str:
         + " |",
         "|---|---:|---:|---:|---:|---:|---|",
         *(_e2e_row(t, r) for t, r in e2e.items()),
+        "",
+        *(_e2e_note(t, r) for t, r in e2e.items()),
     ]
     return "\n".join(lines) + "\n" + ANALYSIS
 
@@ -299,6 +302,16 @@ def _e2e_row(transport: str, r: dict[str, Any]) -> str:
     return (
         f"| {transport} | {r['clients']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
         f"| {r['errors']} | {cpu} |"
+    )
+
+
+def _e2e_note(transport: str, r: dict[str, Any]) -> str:
+    total = sum(r["cpu"].values())
+    per_loader = r["cpu_per_loader"]
+    return (
+        f"- {transport}: the busiest load process used {per_loader:.2f} of its one core (one asyncio "
+        f"thread each), so the load was not the limit; hub + Centrifugo + load used {total:.2f} of "
+        f"{os.cpu_count()} cores, so the machine was."
     )
 
 
