@@ -106,8 +106,12 @@ class Pool:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._resets())
             while True:
-                self._check_limits()
-                await self._top_up()
+                try:
+                    self._check_limits()
+                    await self._top_up()
+                except Exception:  # supervision must outlive any one failure (e.g. EMFILE on spawn)
+                    log.exception("pool: supervision step failed; retrying")
+                    self._backoff_until = time.monotonic() + 1.0
                 await asyncio.sleep(TICK)
 
     async def _top_up(self) -> None:
