@@ -132,8 +132,9 @@ class Pool:
                     w.kill("start_timeout")
                 continue
             if now - w.last_beat > self.exec_timeout:
-                # The event loop is blocked (a handler that never yields): only a kill helps.
-                w.kill("exec_timeout" if w.running else "unresponsive")
+                # The event loop is blocked, i.e. a handler never yields (the last heartbeat may
+                # predate the call): only a kill helps.
+                w.kill("exec_timeout")
             elif w.oldest is not None and now - w.oldest > self.exec_timeout + lim.destroy_timeout:
                 w.kill("exec_timeout")
             if not w.state.serving:

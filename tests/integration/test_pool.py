@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -94,27 +95,25 @@ async def test_a_memory_hog_is_recycled_after_its_call(stack: Stack) -> None:
 
 def test_state_does_not_leak_between_workers(stack: Stack, tmp_path: Path) -> None:
     full(stack)
+    flag = tmp_path / "blocked"
+    block = (
+        b'{"client":"c","user":"u","method":"block","data":{"flag":"%s","seconds":1.0}}' % str(flag).encode()
+    )
     first = connection(stack)
     try:
         status_code, a = direct_rpc(first, "remember", "only-in-a")
         assert status_code == 200
-        flag = tmp_path / "blocked"
-        with_block = connection(stack)
-        try:
-            # Worker A's event loop is blocked, so a new connection can only reach worker B.
-            with_block.request(
-                "POST", "/centrifugo/rpc", headers={"x-hub-proxy-secret": "test-proxy-secret"},
-                body=b'{"client":"c","user":"u","method":"block","data":{"flag":"%s","seconds":1.0}}'
-                % str(flag).encode(),
-            )  # fmt: skip
-            wait_for(stack, lambda s: flag.exists(), what="the block call")
-            if int(flag.read_text()) == a:
-                _, other = once(stack, "recall")
-                assert other["pid"] != a
-                assert other["value"] is None
-            with_block.getresponse().read()
-        finally:
-            with_block.close()
+        # The same keep-alive connection reaches the same worker A; its handler then blocks
+        # A's event loop, so a new connection can only be taken by worker B.
+        first.request(
+            "POST", "/centrifugo/rpc", headers={"x-hub-proxy-secret": "test-proxy-secret"}, body=block
+        )
+        wait_for(stack, lambda s: flag.exists(), what="the block call")
+        assert int(flag.read_text()) == a
+        _, other = once(stack, "recall")
+        assert other["pid"] != a
+        assert other["value"] is None
+        assert json.loads(first.getresponse().read()) == {"result": {"data": a}}
         assert direct_rpc(first, "recall") == (200, {"pid": a, "value": "only-in-a"})
     finally:
         first.close()
