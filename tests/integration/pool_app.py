@@ -10,6 +10,9 @@ from typing import Any
 
 from hub import App, ConnectRequest, ConnectResult, RPCRequest
 
+if Path(os.environ.get("HUB_TEST_BROKEN_DEPLOY", "/nonexistent")).exists():
+    raise RuntimeError("a broken deploy: this module cannot be imported")
+
 app = App()
 #: Per-process state: proves what one worker remembers never reaches another.
 STATE: dict[str, Any] = {}

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,9 @@ from .pool_helpers import Burst, connection, direct_rpc, once, serving, status, 
 from .servers import HUB, ROOT, Stack, stack_config
 
 APP = "tests.integration.pool_app:app"
+#: While this file exists, importing the pool app fails (a broken deploy); set before any stack starts.
+BROKEN = Path(tempfile.gettempdir()) / f"hub-test-broken-deploy-{os.getpid()}"
+os.environ["HUB_TEST_BROKEN_DEPLOY"] = str(BROKEN)
 CONFIG = {
     "pool": {"workers": 2, "exec_timeout": 1.5, "max_memory": 150, "destroy_timeout": 3},
 }
@@ -136,6 +140,24 @@ async def test_reset_under_load_fails_no_call(stack: Stack) -> None:
         # reach the old worker's connection before Centrifugo has read its GOAWAY.
         assert set(burst.errors) <= {TEMPORARY}
         assert burst.errors.total() <= burst.clients
+
+
+def test_a_reset_to_code_that_cannot_import_keeps_the_old_workers(stack: Stack) -> None:
+    old = serving(full(stack))
+    before = status(stack)["replaced"].get("start_failed", 0)
+    BROKEN.touch()
+    try:
+        reset = hub(stack, "reset")
+    finally:
+        BROKEN.unlink()
+    assert reset.returncode == 2
+    assert "exited at start" in reset.stderr
+    s = status(stack)
+    assert sorted(serving(s)) == sorted(old)
+    assert s["replaced"]["start_failed"] == before + 1
+    code, pid = once(stack, "pid")
+    assert code == 200
+    assert pid in old
 
 
 async def test_sigterm_under_load_loses_no_accepted_call(stack: Stack) -> None:
