@@ -66,7 +66,11 @@ class Pool:
             raise PoolError("Pool can be opened only once")
         self._opened = True
         p = self.settings.proxy
-        self._http = sock = socket.create_server((p.host, p.http_port), backlog=SHARED_BACKLOG)
+        try:
+            self._http = sock = socket.create_server((p.host, p.http_port), backlog=SHARED_BACKLOG)
+        except OSError as exc:
+            where = f"{p.host}:{p.http_port}"
+            raise PoolError(f"proxy.http_port: cannot listen on {where}: {exc.strerror}") from exc
         sock.set_inheritable(True)
         try:
             starting = [await self._spawn() for _ in range(self.limits.size)]

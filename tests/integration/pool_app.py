@@ -62,6 +62,8 @@ async def recall(request: RPCRequest) -> dict[str, Any]:
 @app.rpc("block")
 async def block(request: RPCRequest) -> int:
     data = request.json()
-    Path(data["flag"]).write_text(str(os.getpid()))  # noqa: ASYNC240
+    flag = Path(data["flag"])
+    flag.with_suffix(".tmp").write_text(str(os.getpid()))  # noqa: ASYNC240
+    flag.with_suffix(".tmp").rename(flag)  # noqa: ASYNC240 - atomic: the test never reads it half-written
     time.sleep(data["seconds"])  # noqa: ASYNC251 - blocks this worker's loop: it accepts nothing meanwhile
     return os.getpid()
