@@ -63,7 +63,8 @@ async def recall(request: RPCRequest) -> dict[str, Any]:
 async def block(request: RPCRequest) -> int:
     data = request.json()
     flag = Path(data["flag"])
-    flag.with_suffix(".tmp").write_text(str(os.getpid()))  # noqa: ASYNC240
-    flag.with_suffix(".tmp").rename(flag)  # noqa: ASYNC240 - atomic: the test never reads it half-written
+    # Written aside then renamed (atomic): the test never reads it half-written.
+    flag.with_suffix(".tmp").write_text(str(os.getpid()))
+    flag.with_suffix(".tmp").rename(flag)
     time.sleep(data["seconds"])  # noqa: ASYNC251 - blocks this worker's loop: it accepts nothing meanwhile
     return os.getpid()
