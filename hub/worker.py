@@ -24,8 +24,11 @@ import logging
 import os
 import socket
 import sys
+import time
 from contextlib import AsyncExitStack
 from typing import Any
+
+import psutil
 
 from hub.proxy import Dispatcher, GrpcServer, HttpServer, http_app
 
@@ -37,6 +40,8 @@ from .slots import SlotExecutor
 log = logging.getLogger(__name__)
 #: Seconds between heartbeats; a worker silent for the exec timeout is killed.
 BEAT = 0.1
+#: Seconds a gRPC connection lives before a graceful GOAWAY moves the client (maybe to a sibling).
+GRPC_CONNECTION_AGE = 1.0
 #: Exit status of a worker whose app cannot be imported or whose listeners cannot start.
 EXIT_START_FAILED = 3
 
@@ -84,8 +89,9 @@ class Worker:
             grpc = None
             if p.grpc_port:
                 grpc = GrpcServer(
-                    dispatcher, p.host, p.grpc_port, grace=pool.destroy_timeout, reuse_port=True
-                )
+                    dispatcher, p.host, p.grpc_port, grace=pool.destroy_timeout, reuse_port=True,
+                    max_connection_age=GRPC_CONNECTION_AGE,
+                )  # fmt: skip
                 await stack.enter_async_context(grpc)
             _send(writer, {"t": "ready"})
             async with asyncio.TaskGroup() as tasks:
@@ -95,7 +101,10 @@ class Worker:
                 _send(writer, {"t": "leaving", "reason": self.reason})
                 # gRPC's stop sends GOAWAY and waits for in-flight calls; HTTP answers what
                 # arrives on open connections with `Connection: close` until they are gone.
-                await asyncio.gather(http.drain(pool.destroy_timeout), grpc.drain() if grpc else _nothing())
+                await asyncio.gather(
+                    http.drain(pool.destroy_timeout),
+                    _drain_grpc(grpc, p.grpc_port, pool.destroy_timeout) if grpc else _nothing(),
+                )
                 commands.cancel()
                 beats.cancel()
 
@@ -118,6 +127,25 @@ class Worker:
 
 async def _nothing() -> None:
     return None
+
+
+async def _drain_grpc(server: GrpcServer, port: int, seconds: float) -> None:
+    """Wait (up to ``seconds``) until clients have moved off this worker, then stop gRPC.
+
+    grpc's server shutdown cancels calls that cross its GOAWAY, so first let the
+    connection age out (a graceful GOAWAY after at most GRPC_CONNECTION_AGE); the
+    client reconnects to a sibling on the shared port (or here again, and ages out again).
+    """
+    deadline = time.monotonic() + seconds
+    me = psutil.Process()
+
+    def connected() -> bool:
+        return any(c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr[1] == port
+                   for c in me.net_connections("tcp"))  # fmt: skip
+
+    while connected() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    await server.drain()
 
 
 def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:

@@ -136,10 +136,19 @@ class GrpcServer(_Lifecycle):
     """Serves Centrifugo's ``CentrifugoProxy`` gRPC service with grpc.aio."""
 
     def __init__(
-        self, dispatcher: Dispatcher, host: str, port: int, *, grace: float = 10.0, reuse_port: bool = False
-    ) -> None:
-        # reuse_port lets every worker of a pool listen on the same port.
-        self._server = grpc.aio.server(options=[("grpc.so_reuseport", int(reuse_port))])
+        self, dispatcher: Dispatcher, host: str, port: int, *, grace: float = 10.0, reuse_port: bool = False,
+        max_connection_age: float | None = None,
+    ) -> None:  # fmt: skip
+        # reuse_port lets every worker of a pool listen on the same port. max_connection_age
+        # makes clients reconnect now and then after a graceful (two-step) GOAWAY, which,
+        # unlike a server shutdown, never cancels a call that crosses it.
+        options: list[tuple[str, int]] = [("grpc.so_reuseport", int(reuse_port))]
+        if max_connection_age is not None:
+            options += [
+                ("grpc.max_connection_age_ms", int(max_connection_age * 1000)),
+                ("grpc.max_connection_age_grace_ms", int(grace * 1000)),
+            ]
+        self._server = grpc.aio.server(options=options)
         self._server.add_generic_rpc_handlers((proxy_service(dispatcher),))
         self._grace = grace
         self.address = f"{host}:{port}"

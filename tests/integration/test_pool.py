@@ -133,13 +133,7 @@ async def test_reset_under_load_fails_no_call(stack: Stack) -> None:
     assert reset.stdout.strip() == "replaced 2 workers"
     assert not old & set(serving(status(stack)))
     assert burst.hung == 0
-    if stack.config["proxy"]["transport"] == "http":
-        assert burst.errors.total() == 0
-    else:
-        # Known limit (docs/architecture.md): grpc's server shutdown cancels the few calls that
-        # reach the old worker's connection before Centrifugo has read its GOAWAY.
-        assert set(burst.errors) <= {TEMPORARY}
-        assert burst.errors.total() <= burst.clients
+    assert burst.errors.total() == 0
 
 
 def test_a_reset_to_code_that_cannot_import_keeps_the_old_workers(stack: Stack) -> None:
