@@ -50,6 +50,10 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     start_timeout: Seconds = 30.0
     #: Calls one worker runs at once (async handlers share its event loop).
     concurrency: Positive = 64
+    #: Life of a gRPC connection before a graceful GOAWAY makes the client (Centrifugo)
+    #: reconnect, maybe to another worker; what lets a worker stop without cancelling a
+    #: gRPC call (0: never, then a reset can fail the few calls that cross the GOAWAY).
+    grpc_connection_ttl: OptionalSeconds = 1.0
 
     @property
     def size(self) -> int:

@@ -40,8 +40,6 @@ from .slots import SlotExecutor
 log = logging.getLogger(__name__)
 #: Seconds between heartbeats; a worker silent for the exec timeout is killed.
 BEAT = 0.1
-#: Seconds a gRPC connection lives before a graceful GOAWAY moves the client (maybe to a sibling).
-GRPC_CONNECTION_AGE = 1.0
 #: Exit status of a worker whose app cannot be imported or whose listeners cannot start.
 EXIT_START_FAILED = 3
 
@@ -90,7 +88,7 @@ class Worker:
             if p.grpc_port:
                 grpc = GrpcServer(
                     dispatcher, p.host, p.grpc_port, grace=pool.destroy_timeout, reuse_port=True,
-                    max_connection_age=GRPC_CONNECTION_AGE,
+                    max_connection_age=pool.grpc_connection_ttl or None,
                 )  # fmt: skip
                 await stack.enter_async_context(grpc)
             _send(writer, {"t": "ready"})
@@ -103,7 +101,9 @@ class Worker:
                 # arrives on open connections with `Connection: close` until they are gone.
                 await asyncio.gather(
                     http.drain(pool.destroy_timeout),
-                    _drain_grpc(grpc, p.grpc_port, pool.destroy_timeout) if grpc else _nothing(),
+                    _drain_grpc(grpc, p.grpc_port, pool.destroy_timeout if pool.grpc_connection_ttl else 0)
+                    if grpc
+                    else _nothing(),
                 )
                 commands.cancel()
                 beats.cancel()
@@ -133,7 +133,7 @@ async def _drain_grpc(server: GrpcServer, port: int, seconds: float) -> None:
     """Wait (up to ``seconds``) until clients have moved off this worker, then stop gRPC.
 
     grpc's server shutdown cancels calls that cross its GOAWAY, so first let the
-    connection age out (a graceful GOAWAY after at most GRPC_CONNECTION_AGE); the
+    connection age out (a graceful GOAWAY after ``pool.grpc_connection_ttl``); the
     client reconnects to a sibling on the shared port (or here again, and ages out again).
     """
     deadline = time.monotonic() + seconds
