@@ -99,11 +99,12 @@ class Worker:
                 _send(writer, {"t": "leaving", "reason": self.reason})
                 # gRPC's stop sends GOAWAY and waits for in-flight calls; HTTP answers what
                 # arrives on open connections with `Connection: close` until they are gone.
+                # At shutdown every sibling drains too: there is nowhere to move a connection to.
+                move = pool.grpc_connection_ttl and self.reason != "shutdown"
+                wait = pool.destroy_timeout if move else 0
                 await asyncio.gather(
                     http.drain(pool.destroy_timeout),
-                    _drain_grpc(grpc, p.grpc_port, pool.destroy_timeout if pool.grpc_connection_ttl else 0)
-                    if grpc
-                    else _nothing(),
+                    _drain_grpc(grpc, p.grpc_port, wait) if grpc else _nothing(),
                 )
                 commands.cancel()
                 beats.cancel()
