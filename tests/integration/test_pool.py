@@ -136,6 +136,17 @@ async def test_reset_under_load_fails_no_call(stack: Stack) -> None:
     assert burst.errors.total() == 0
 
 
+def test_sighup_replaces_every_worker(stack: Stack) -> None:
+    assert stack.hub is not None
+    old = set(serving(full(stack)))
+    before = status(stack)["replaced"].get("reset", 0)
+    stack.hub.send_signal(signal.SIGHUP)
+    s = wait_for(stack, lambda s: s["replaced"].get("reset", 0) == before + len(old))
+    s = full(stack, old)
+    assert not old & {w["pid"] for w in s["workers"]}
+    assert once(stack, "pid")[0] == 200
+
+
 def test_a_reset_to_code_that_cannot_import_keeps_the_old_workers(stack: Stack) -> None:
     old = serving(full(stack))
     before = status(stack)["replaced"].get("start_failed", 0)
