@@ -22,7 +22,7 @@ from typing import Self
 
 from hub.proxy import Dispatcher, GrpcServer, HttpServer, http_app
 
-from .app import App
+from .app import App, running
 from .control import Controllable, ControlServer, Inline, control_path
 from .errors import AppImportError, HubError
 from .executor import InlineExecutor
@@ -76,6 +76,8 @@ class Service:
                 await stack.enter_async_context(ControlServer(control_path(self.config), target))
                 await stack.enter_async_context(self.pool)
             else:
+                # Inline, the app's per-process resources live in this process (pooled: in each worker).
+                await stack.enter_async_context(running(self.app))
                 await stack.enter_async_context(
                     HttpServer(http_app(self.dispatcher), p.host, p.http_port, grace=grace)
                 )
