@@ -4,7 +4,7 @@ BIN     := $(VENV)/bin
 PYTHON  ?= python3
 PACKAGES := hub proxy clients centrifugo
 
-.PHONY: demo test lint typecheck unit integration bench setup centrifugo redis proto clean
+.PHONY: demo test lint typecheck unit integration bench setup centrifugo redis loadtools proto clean
 
 demo: setup
 	$(BIN)/hub check -c demo/hub.yaml
@@ -26,7 +26,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy -p hub
 
-bench: setup redis
+bench: setup redis loadtools
 	$(BIN)/python -m bench
 
 setup: $(VENV)/.deps centrifugo
@@ -45,6 +45,12 @@ redis:
 	@command -v redis-server >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
 	  else echo "redis-server is needed by the tests: sudo apt-get install redis-server" >&2; exit 1; fi; }
+
+# Load generators of the proxy benchmark: wrk (HTTP) and h2load (gRPC, from nghttp2-client).
+loadtools:
+	@command -v wrk >/dev/null && command -v h2load >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq wrk nghttp2-client >/dev/null; \
+	  else echo "the benchmarks need wrk and h2load: sudo apt-get install wrk nghttp2-client" >&2; exit 1; fi; }
 
 proto:
 	$(BIN)/python centrifugo/gen_proto.py

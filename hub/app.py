@@ -57,6 +57,8 @@ from .publishing import publisher_for
 from .settings import Settings
 
 HandlerFn = Callable[[Any], Any]
+#: A per-process resource of the app: ``fn(app)`` is an async context manager.
+Lifespan = Callable[["App"], contextlib.AbstractAsyncContextManager[Any]]
 F = TypeVar("F", bound=HandlerFn)
 
 #: What a channel-kind handler's ``None`` means: allow with the namespace's defaults.
@@ -82,6 +84,7 @@ class App:
         self._channel: dict[str, list[tuple[str, HandlerFn]]] = {}
         self._rpc: dict[str, HandlerFn] = {}
         self._publisher: Publisher | None = None
+        self._lifespans: list[Lifespan] = []
 
     # -- registration ---------------------------------------------------------
 
@@ -158,19 +161,38 @@ class App:
 
     # -- publishing -----------------------------------------------------------
 
+    def on_lifespan(self, fn: Lifespan) -> Lifespan:
+        """Register a per-process resource, opened before the first call, closed after the last.
+
+        Pooled, it opens in every worker, never in the front process::
+
+            @app.on_lifespan
+            @contextlib.asynccontextmanager
+            async def database(app):
+                async with make_pool() as pool:
+                    yield
+        """
+        self._lifespans.append(fn)
+        return fn
+
     @contextlib.asynccontextmanager
     async def lifespan(self, settings: Settings) -> AsyncIterator[App]:
-        """Open the app's resources (the publisher) for the time of the block.
+        """Open the app's resources (the publisher, then each ``on_lifespan``) for the block.
 
         async with app.lifespan(settings):
             await app.publish("news", {"title": "hello"})
+
+        Resources close in reverse order, while the publisher is still open.
         """
         if self._publisher is not None:
             raise HubError("App.lifespan() is already open (one publisher per process)")
         async with publisher_for(settings) as publisher:
             self._publisher = publisher
             try:
-                yield self
+                async with contextlib.AsyncExitStack() as stack:
+                    for fn in self._lifespans:
+                        await stack.enter_async_context(fn(self))
+                    yield self
             finally:
                 self._publisher = None
 
@@ -284,3 +306,6 @@ def outcome_of(request: Request, value: Any) -> Outcome:
         f"expected {kind.result.__name__}, Error or Disconnect"
         + (" (or None to allow)" if kind.name in _DEFAULTS else "")
     )
+
+
+# -- lifecycle: runs in every process that runs handlers (each pooled worker, or inline) --

@@ -5,9 +5,11 @@
     hub centrifugo config|run|path           Centrifugo's config, process, binary
     hub token -c hub.yaml USER [--ttl S] [--channel C]   print a connection (or subscription) JWT
     hub publish -c hub.yaml CHANNEL [JSON|-]  publish one value, or JSON lines from stdin
+    hub workers -c hub.yaml [--json]         the running service's pooled workers
+    hub reset -c hub.yaml                    replace the workers one by one (also: SIGHUP)
 
 Signals are handled here and only here: the first SIGTERM/SIGINT starts an
-ordered shutdown, a second one forces exit.
+ordered shutdown, a second one forces exit; SIGHUP replaces the workers.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 from hub.centrifugo import VERSION, BinaryNotFound, find_binary, render
 
+from .control import ask, control_path, table
 from .errors import HubError
 from .publishing import publisher_for
 from .server import write_config
@@ -69,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = verb("serve", _serve, "run the proxy service until SIGTERM/SIGINT")
     serve.add_argument("--centrifugo", action="store_true", help="also run the pinned Centrifugo")
     verb("check", _check, "validate a config file (exit 2 when wrong)")
+    workers = verb("workers", _workers, "show the running service's pooled workers")
+    workers.add_argument("--json", action="store_true", help="print the raw status as JSON")
+    verb("reset", _reset, "replace the running service's workers one by one, failing no call")
     centrifugo = verbs.add_parser("centrifugo", help="Centrifugo's config, process and binary")
     cverbs = centrifugo.add_subparsers(title="commands", metavar="COMMAND", required=True)
     verb("config", _centrifugo_config, "print Centrifugo's config rendered from hub.yaml", cverbs)
@@ -96,7 +102,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     app = import_app(settings.app)
-    return asyncio.run(_serve_until_signal(settings, Service(settings, app, with_centrifugo=args.centrifugo)))
+    service = Service(settings, app, with_centrifugo=args.centrifugo, config=args.config)
+    return asyncio.run(_serve_until_signal(settings, service))
 
 
 async def _serve_until_signal(settings: Settings, service: Service) -> int:
@@ -112,6 +119,7 @@ async def _serve_until_signal(settings: Settings, service: Service) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
+    loop.add_signal_handler(signal.SIGHUP, service.reset_soon)
     async with service:
         p = settings.proxy
         log.info(
@@ -120,6 +128,18 @@ async def _serve_until_signal(settings: Settings, service: Service) -> int:
         )  # fmt: skip
         await stop.wait()
     log.info("stopped")
+    return 0
+
+
+def _workers(args: argparse.Namespace) -> int:
+    status = ask(control_path(args.config), "workers", timeout=10)
+    print(json.dumps(status) if args.json else table(status))
+    return 0
+
+
+def _reset(args: argparse.Namespace) -> int:
+    reply = ask(control_path(args.config), "reset")
+    print(f"replaced {reply['replaced']} workers")
     return 0
 
 

@@ -2,7 +2,10 @@
 
 HubError
 ├── ConfigError        hub.yaml is wrong: names the file, the key and what was expected
-└── AppImportError     the application named by ``app:`` cannot be imported
+├── AppImportError     the application named by ``app:`` cannot be imported
+└── PoolError          the worker pool cannot do what was asked (bad transition,
+    │                  a worker that cannot start)
+    └── ControlError   the running service's control socket cannot be reached
 """
 
 
@@ -16,3 +19,11 @@ class ConfigError(HubError):
 
 class AppImportError(HubError):
     """The ``app:`` of hub.yaml does not name an importable :class:`hub.App`."""
+
+
+class PoolError(HubError):
+    """The worker pool cannot do what was asked."""
+
+
+class ControlError(PoolError):
+    """The running service's control socket cannot be reached or answered badly."""

@@ -5,12 +5,17 @@
 
 Leaving the stack stops Centrifugo (if the hub started it), then the
 listeners (no new calls; in-flight calls finish), then the executor.
+
+With ``pool: workers: N`` (N > 0, the default is the CPU count) and the config
+file's path, the listeners live in the pooled workers instead (:mod:`hub.pool`)
+and a control socket answers ``hub workers`` and ``hub reset``.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
@@ -18,8 +23,10 @@ from typing import Self
 from hub.proxy import Dispatcher, GrpcServer, HttpServer, http_app
 
 from .app import App
+from .control import Controllable, ControlServer, Inline, control_path
 from .errors import AppImportError, HubError
 from .executor import InlineExecutor
+from .pool import Pool
 from .server import CentrifugoServer
 from .settings import Settings
 
@@ -42,8 +49,14 @@ def import_app(spec: str) -> App:
 class Service:
     """The proxy service for one application."""
 
-    def __init__(self, settings: Settings, app: App, *, with_centrifugo: bool = False) -> None:
+    def __init__(
+        self, settings: Settings, app: App, *, with_centrifugo: bool = False,
+        config: str | os.PathLike[str] | None = None,
+    ) -> None:  # fmt: skip
         self.settings = settings
+        #: The config file, which pooled workers read; without it handlers run inline.
+        self.config = config
+        self.pool: Pool | None = None
         self.app = app
         self.with_centrifugo = with_centrifugo
         self.dispatcher = Dispatcher(InlineExecutor(app, settings.proxy.call_timeout), settings.proxy)
@@ -56,19 +69,36 @@ class Service:
         p = self.settings.proxy
         grace = p.call_timeout + 1
         try:
-            # First in, last out: handlers can publish until every listener has stopped.
-            await stack.enter_async_context(self.app.lifespan(self.settings))
-            await stack.enter_async_context(
-                HttpServer(http_app(self.dispatcher), p.host, p.http_port, grace=grace)
-            )
-            if p.grpc_port:
-                await stack.enter_async_context(GrpcServer(self.dispatcher, p.host, p.grpc_port, grace=grace))
+            target: Controllable = Inline()
+            if self.config is not None and self.settings.pool.size:
+                self.pool = target = Pool(self.settings, self.config)
+                # The control socket opens first, so `hub workers` can watch the pool start and stop.
+                await stack.enter_async_context(ControlServer(control_path(self.config), target))
+                await stack.enter_async_context(self.pool)
+            else:
+                # Inline, the app's per-process resources live in this process (pooled: in each
+                # worker). First in, last out: handlers can publish until every listener stopped.
+                await stack.enter_async_context(self.app.lifespan(self.settings))
+                await stack.enter_async_context(
+                    HttpServer(http_app(self.dispatcher), p.host, p.http_port, grace=grace)
+                )
+                if p.grpc_port:
+                    await stack.enter_async_context(
+                        GrpcServer(self.dispatcher, p.host, p.grpc_port, grace=grace)
+                    )
+            if self.config is not None and self.pool is None:
+                await stack.enter_async_context(ControlServer(control_path(self.config), target))
             if self.with_centrifugo:
                 await stack.enter_async_context(CentrifugoServer(self.settings, self.app.usage()))
         except BaseException:
             await stack.aclose()
             raise
         return self
+
+    def reset_soon(self) -> None:
+        """Replace the pooled workers one by one (SIGHUP); nothing in the inline mode."""
+        if self.pool is not None:
+            self.pool.request_reset()
 
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None

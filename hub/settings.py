@@ -22,6 +22,7 @@ from hub.centrifugo import CentrifugoSettings, Namespace, ProxySettings, TokenKe
 from hub.clients import PublisherSettings
 
 from .errors import ConfigError
+from .pool_settings import PoolSettings
 
 #: Environment variables that override a key of the file (dotted path).
 ENV_OVERRIDES = {
@@ -46,6 +47,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     proxy: ProxySettings = ProxySettings()
     centrifugo: CentrifugoSettings = CentrifugoSettings()
     publisher: PublisherSettings = PublisherSettings()
+    pool: PoolSettings = PoolSettings()
 
 
 def load(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Settings:
@@ -92,6 +94,9 @@ def _check(file: Path, s: Settings) -> None:
             f"{file}: proxy.forward_headers: must not contain the secret header "
             f"{s.proxy.secret_header!r} (a client could then send the secret itself)"
         )
+    problem = s.pool.problem(s.proxy.call_timeout)
+    if problem:
+        raise ConfigError(f"{file}: {problem}")
     if s.proxy.transport == "grpc" and not s.proxy.grpc_port:
         raise ConfigError(f"{file}: proxy.grpc_port: expected a port when proxy.transport is grpc")
     if s.publisher.transport == "grpc" and not s.centrifugo.grpc_api_port:

@@ -66,9 +66,18 @@ def http_app(dispatcher: Dispatcher, extra: list[BaseRoute] | None = None) -> St
     return Starlette(routes=[*proxy_routes(dispatcher), *(extra or [])])
 
 
+#: Bodies up to this many times the limit are read (and dropped) before the 413 goes out.
+_LINGER = 8
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
+        if int(declared) <= _LINGER * limit:
+            # Read and drop it: closing with unread bytes resets the connection, and the
+            # client may never read the 413 (a race the machine's load decides).
+            async for _ in request.stream():
+                pass
         raise BadRequest(f"body too large: {declared} bytes, limit {limit}")
     chunks = []
     size = 0

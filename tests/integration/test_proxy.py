@@ -26,6 +26,9 @@ from .servers import Stack
 APP = "tests.integration.proxy_app:app"
 CONFIG = {
     "proxy": {"forward_headers": ["x-device"]},
+    # Pooled, with one worker: some tests read the app's per-process state (CALLS) back
+    # through an RPC, and each worker has its own (test_pool.py proves it does not leak).
+    "pool": {"workers": 1},
     "centrifugo": {
         "namespaces": {
             "open": {"presence": True},

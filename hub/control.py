@@ -1,0 +1,149 @@
+"""The running service's control socket: what ``hub workers`` and ``hub reset`` talk to.
+
+A unix socket next to the config file (``.hub.yaml.sock`` beside ``hub.yaml``;
+in the temp directory when that path is too long), readable only by its owner.
+One JSON line in (``{"command": "workers"}`` or ``{"command": "reset"}``), one
+JSON line out::
+
+    async with ControlServer(control_path("hub.yaml"), pool):
+        ...
+    ask(control_path("hub.yaml"), "workers")     # {"mode": "pool", "workers": [...], ...}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import socket
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from .errors import ControlError
+
+log = logging.getLogger(__name__)
+_MAX_PATH = 100
+
+
+class Controllable(Protocol):
+    """What the control socket needs from the pool (or from the inline executor)."""
+
+    def status(self) -> dict[str, Any]: ...
+
+    async def reset(self) -> int: ...
+
+
+class Inline:
+    """The inline mode (``pool: workers: 0``) as seen by ``hub workers``: no workers."""
+
+    def status(self) -> dict[str, Any]:
+        return {"mode": "inline", "size": 0, "replaced": {}, "workers": []}
+
+    async def reset(self) -> int:
+        return 0
+
+
+def control_path(config: str | os.PathLike[str]) -> Path:
+    """Where the service for ``config`` listens for control commands."""
+    file = Path(config).resolve()
+    path = file.with_name(f".{file.name}.sock")
+    if len(str(path)) < _MAX_PATH:
+        return path
+    digest = hashlib.sha256(str(file).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"hub-{digest}.sock"
+
+
+class ControlServer:
+    """Answers control commands for one running service."""
+
+    def __init__(self, path: Path, target: Controllable) -> None:
+        self.path = path
+        self.target = target
+        self._server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> Self:
+        if self._server is not None:
+            raise ControlError("ControlServer can be opened only once")
+        if self.path.exists():
+            try:
+                ask(self.path, "workers", timeout=1)
+            except ControlError:
+                self.path.unlink()  # left behind by a service that is gone
+            else:
+                raise ControlError(f"another hub is already running for this config ({self.path})")
+        self._server = await asyncio.start_unix_server(self._answer, path=str(self.path))
+        os.chmod(self.path, 0o600)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            command = json.loads(line or b"{}").get("command")
+            if command == "workers":
+                reply: dict[str, Any] = self.target.status()
+            elif command == "reset":
+                reply = {"replaced": await self.target.reset()}
+            else:
+                reply = {"error": f"unknown command {command!r}; expected workers or reset"}
+        except Exception as exc:
+            log.exception("control command failed")
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        try:
+            writer.write(json.dumps(reply).encode() + b"\n")
+            await writer.drain()
+        finally:
+            writer.close()
+
+
+def ask(path: Path, command: str, timeout: float = 120.0) -> dict[str, Any]:
+    """Send one command to a running service and return its reply (blocking)."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(str(path))
+            s.sendall(json.dumps({"command": command}).encode() + b"\n")
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+    except OSError as exc:
+        raise ControlError(
+            f"cannot reach the running hub at {path} ({exc}); is `hub serve` running?"
+        ) from exc
+    try:
+        reply: dict[str, Any] = json.loads(data)
+    except ValueError as exc:
+        raise ControlError(f"the running hub at {path} answered badly: {data[:200]!r}") from exc
+    if "error" in reply:
+        raise ControlError(f"the running hub refused: {reply['error']}")
+    return reply
+
+
+def table(status: dict[str, Any]) -> str:
+    """``hub workers`` output: one row per worker, then why workers were replaced."""
+    if status["mode"] == "inline":
+        return "inline mode (pool: workers: 0): handlers run in the service process"
+    rows = [("PID", "STATE", "CALLS", "RUNNING", "WAITING", "MEMORY", "AGE")]
+    for w in status["workers"]:
+        rows.append((str(w["pid"]), w["state"], str(w["served"]), str(w["running"]), str(w["waiting"]),
+                     f"{w['rss'] / 2**20:.1f} MiB", f"{w['age']:.1f}s"))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(n) for c, n in zip(r, widths, strict=True)).rstrip() for r in rows]
+    replaced = ", ".join(f"{k} {v}" for k, v in sorted(status["replaced"].items())) or "none"
+    lines.append(f"{len(status['workers'])} of {status['size']} workers; replaced since start: {replaced}")
+    return "\n".join(lines)

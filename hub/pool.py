@@ -1,0 +1,229 @@
+"""The supervisor: starts, watches, limits and replaces the pooled worker processes.
+
+    async with Pool(settings, "hub.yaml") as pool:   # binds the HTTP socket, starts workers
+        pool.status()                                 # what `hub workers` prints
+        await pool.reset()                            # replace workers one by one
+
+Prefork, gunicorn-style: the supervisor binds the proxy's HTTP listening socket
+once and hands it to every worker, so a worker that leaves never takes the
+accept queue with it; gRPC is served by every worker on one port with
+SO_REUSEPORT. The supervisor never runs application code and holds no gRPC or
+Redis object. See docs/architecture.md for the shape and the state machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from hub.proxy.servers import SHARED_BACKLOG
+
+from ._supervised import Supervised
+from .errors import PoolError
+from .settings import Settings
+from .states import WorkerState
+
+log = logging.getLogger(__name__)
+S = WorkerState
+TICK = 0.05
+
+
+class Pool:
+    """A supervised pool of ``settings.pool.size`` worker processes."""
+
+    def __init__(self, settings: Settings, config: str | os.PathLike[str]) -> None:
+        self.settings = settings
+        self.limits = settings.pool
+        self.config = Path(config).resolve()
+        self.exec_timeout = self.limits.exec_limit(settings.proxy.call_timeout)
+        self.workers: list[Supervised] = []
+        #: Why workers were replaced since the start (crash, exec_timeout, max_calls, ...).
+        self.replaced: Counter[str] = Counter()
+        self._http: socket.socket | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._closing = False
+        self._opened = False
+        self._started = time.monotonic()
+        self._backoff_until = 0.0
+        self._failures = 0
+        self._reset_requested = asyncio.Event()
+        self._reset_lock = asyncio.Lock()
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._opened:
+            raise PoolError("Pool can be opened only once")
+        self._opened = True
+        p = self.settings.proxy
+        try:
+            self._http = sock = socket.create_server((p.host, p.http_port), backlog=SHARED_BACKLOG)
+        except OSError as exc:
+            where = f"{p.host}:{p.http_port}"
+            raise PoolError(f"proxy.http_port: cannot listen on {where}: {exc.strerror}") from exc
+        sock.set_inheritable(True)
+        try:
+            starting = [await self._spawn() for _ in range(self.limits.size)]
+            for w in starting:
+                await w.wait_ready(self.limits.start_timeout)
+        except BaseException:
+            await self._stop_all()
+            raise
+        self._runner = asyncio.create_task(self._run(), name="pool supervisor")
+        log.info("pool: %d workers ready (pids %s)", len(starting), [w.pid for w in starting])
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stop_all()
+
+    async def _stop_all(self) -> None:
+        """Drain every worker within the destroy timeout, then kill what is left."""
+        self._closing = True
+        live = [w for w in self.workers if w.state is not S.DEAD]
+        for w in live:
+            w.drain(S.STOPPING, "shutdown")
+        deadline = self.limits.destroy_timeout + 1.0
+        await asyncio.gather(*(w.wait_dead(deadline) for w in live))
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        if self._http is not None:
+            self._http.close()
+        log.info("pool: stopped")
+
+    # -- supervision ----------------------------------------------------------
+
+    async def _run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._resets())
+            while True:
+                try:
+                    self._check_limits()
+                    await self._top_up()
+                except Exception:  # supervision must outlive any one failure (e.g. EMFILE on spawn)
+                    log.exception("pool: supervision step failed; retrying")
+                    self._backoff_until = time.monotonic() + 1.0
+                await asyncio.sleep(TICK)
+
+    async def _top_up(self) -> None:
+        """Replace missing workers at once (with a back-off if they keep failing to start)."""
+        if self._closing or time.monotonic() < self._backoff_until:
+            return
+        self.workers = [w for w in self.workers if w.state is not S.DEAD]
+        counted = [w for w in self.workers if w.state in (S.STARTING, S.READY, S.WORKING)]
+        for _ in range(self.limits.size - len(counted)):
+            await self._spawn()
+
+    def _check_limits(self) -> None:
+        now = time.monotonic()
+        lim = self.limits
+        for w in self.workers:
+            if w.state in (S.DEAD, S.STARTING):
+                if w.state is S.STARTING and now - w.spawned > lim.start_timeout:
+                    w.kill("start_timeout")
+                continue
+            if now - w.last_beat > self.exec_timeout:
+                # The event loop is blocked, i.e. a handler never yields (the last heartbeat may
+                # predate the call): only a kill helps.
+                w.kill("exec_timeout")
+            elif w.oldest is not None and now - w.oldest > self.exec_timeout + lim.destroy_timeout:
+                w.kill("exec_timeout")
+            if not w.state.serving:
+                continue
+            w.poll_memory()
+            if lim.max_memory and w.rss > lim.max_memory * 2**20:
+                w.drain(S.RECYCLING, "max_memory")
+            elif lim.ttl and now - w.spawned > lim.ttl:
+                w.drain(S.RECYCLING, "ttl")
+            elif lim.idle_ttl and not w.running and now - w.idle_since > lim.idle_ttl:
+                w.drain(S.RECYCLING, "idle_ttl")
+
+    async def _spawn(self) -> Supervised:
+        jitter = self.limits.max_calls * self.limits.max_calls_jitter
+        max_calls = max(1, round(self.limits.max_calls + random.uniform(-jitter, jitter))) * bool(
+            self.limits.max_calls
+        )
+        assert self._http is not None
+        parent, child = socket.socketpair()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "hub.worker", "--config", str(self.config),
+                "--control-fd", str(child.fileno()), "--http-fd", str(self._http.fileno()),
+                "--max-calls", str(max_calls),
+                pass_fds=(child.fileno(), self._http.fileno()), start_new_session=True,
+            )  # fmt: skip
+        finally:
+            child.close()
+        worker = Supervised(process, parent, on_exit=self._on_exit)
+        await worker.open()
+        self.workers.append(worker)
+        log.info("pool: started worker %d", worker.pid)
+        return worker
+
+    def _on_exit(self, worker: Supervised, reason: str) -> None:
+        self.replaced[reason] += 1
+        if reason == "start_failed":
+            self._failures += 1
+            self._backoff_until = time.monotonic() + min(0.2 * 2**self._failures, 5.0)
+        else:
+            self._failures = 0
+
+    # -- commands -------------------------------------------------------------
+
+    def request_reset(self) -> None:
+        """Ask for a rolling reset (from a signal handler: SIGHUP)."""
+        self._reset_requested.set()
+
+    async def _resets(self) -> None:
+        while True:
+            await self._reset_requested.wait()
+            self._reset_requested.clear()
+            try:
+                await self.reset()
+            except PoolError as exc:
+                log.error("pool: reset failed: %s", exc)
+
+    async def reset(self) -> int:
+        """Replace every worker, one at a time: start the new one, then drain the old one.
+
+        Returns the number of workers replaced; no call fails because of it.
+        """
+        async with self._reset_lock:
+            old = [w for w in self.workers if w.state.serving]
+            for w in old:
+                if self._closing:
+                    break
+                new = await self._spawn()
+                try:
+                    await new.wait_ready(self.limits.start_timeout)
+                except PoolError:
+                    new.kill("start_failed")
+                    raise
+                if w.state.serving:
+                    w.drain(S.STOPPING, "reset")
+                    await w.wait_dead(self.limits.destroy_timeout + 1.0)
+            return len(old)
+
+    def status(self) -> dict[str, Any]:
+        """What ``hub workers`` shows: one row per worker, and why workers were replaced."""
+        now = time.monotonic()
+        return {
+            "mode": "pool",
+            "size": self.limits.size,
+            "uptime": round(now - self._started, 1),
+            "replaced": dict(self.replaced),
+            "workers": [w.row(now) for w in self.workers if w.state is not S.DEAD],
+        }

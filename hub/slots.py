@@ -1,0 +1,87 @@
+"""The executor inside one pooled worker: bounded concurrency, a bounded queue, timeouts.
+
+    executor = SlotExecutor(app, settings.pool, exec_timeout=4.5, on_limit=leave)
+    dispatcher = Dispatcher(executor, settings.proxy)
+
+A call takes one of ``concurrency`` slots; if none is free it waits at most
+``allocate_timeout`` seconds, and if ``max_queue`` calls already wait it fails
+at once (:class:`Overloaded`, a temporary error for the client). A call running
+past ``exec_timeout`` fails with :class:`CallFailed`, and ``on_limit`` tells
+the worker to leave (its handler may be stuck in a thread nothing can stop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+
+from hub.centrifugo import Outcome, Request
+from hub.proxy import CallFailed, Overloaded
+
+from .app import App
+from .pool_settings import PoolSettings
+
+
+class SlotExecutor:
+    """Implements :class:`hub.proxy.Handler` for one worker process."""
+
+    def __init__(
+        self, app: App, limits: PoolSettings, *, exec_timeout: float, max_calls: int,
+        on_limit: Callable[[str], None],
+    ) -> None:  # fmt: skip
+        self.app = app
+        self.limits = limits
+        self.exec_timeout = exec_timeout
+        self.max_calls = max_calls
+        self.on_limit = on_limit
+        self.served = 0
+        self.waiting = 0
+        #: Start time (monotonic) of each running call, by call id.
+        self.running: dict[int, float] = {}
+        self.idle_since = time.monotonic()
+        self._slots = asyncio.Semaphore(limits.concurrency)
+        self._ids = itertools.count()
+
+    async def handle(self, request: Request) -> Outcome:
+        """Run the handler in a free slot; :class:`Overloaded` or :class:`CallFailed` on faults."""
+        await self._acquire()
+        call = next(self._ids)
+        self.running[call] = time.monotonic()
+        try:
+            async with asyncio.timeout(self.exec_timeout):
+                return await self.app.run(request)
+        except TimeoutError:
+            self.on_limit("exec_timeout")
+            raise CallFailed(
+                f"{request.kind} handler exceeded the exec timeout ({self.exec_timeout}s)"
+            ) from None
+        finally:
+            del self.running[call]
+            self._slots.release()
+            self.served += 1
+            self.idle_since = time.monotonic()
+            if self.max_calls and self.served == self.max_calls:
+                self.on_limit("max_calls")
+
+    async def _acquire(self) -> None:
+        if not self._slots.locked():
+            await self._slots.acquire()
+            return
+        if self.waiting >= self.limits.max_queue:
+            raise Overloaded(f"worker queue full ({self.limits.max_queue} calls waiting)")
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(self.limits.allocate_timeout):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise Overloaded(
+                f"no free slot within the allocate timeout ({self.limits.allocate_timeout}s)"
+            ) from None
+        finally:
+            self.waiting -= 1
+
+    def oldest(self) -> float | None:
+        """When the longest-running call started (monotonic), or None when idle."""
+        return min(self.running.values(), default=None)

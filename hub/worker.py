@@ -1,0 +1,192 @@
+"""One pooled worker: a fresh interpreter that imports the app and serves the proxy itself.
+
+Started by the supervisor (:mod:`hub.pool`) as ``python -m hub.worker`` (spawn
+semantics: nothing is inherited but the file descriptors it is handed, nothing
+is pickled)::
+
+    python -m hub.worker --config hub.yaml --control-fd 5 --http-fd 6 --max-calls 9731
+
+It serves the HTTP listening socket the supervisor bound (shared by every
+worker) and listens for gRPC on the same port as its siblings (SO_REUSEPORT).
+Over the control socket it says ``ready``, then sends a heartbeat every
+:data:`BEAT` seconds (calls served, running, waiting, the oldest call's start);
+it leaves when told ``drain``, when a limit says so (max calls, exec timeout),
+or when the supervisor goes away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from contextlib import AsyncExitStack
+from typing import Any
+
+import psutil
+
+from hub.proxy import Dispatcher, GrpcServer, HttpServer, http_app
+
+from .app import App
+from .service import import_app
+from .settings import Settings, load
+from .slots import SlotExecutor
+
+log = logging.getLogger(__name__)
+#: Seconds between heartbeats; a worker silent for the exec timeout is killed.
+BEAT = 0.1
+#: Exit status of a worker whose app cannot be imported or whose listeners cannot start.
+EXIT_START_FAILED = 3
+
+
+class Worker:
+    """The life of one worker process, from listening to leaving."""
+
+    def __init__(self, settings: Settings, app: App, control: socket.socket, http: socket.socket,
+                 max_calls: int) -> None:  # fmt: skip
+        self.settings = settings
+        self.app = app
+        self._control = control
+        self._http = http
+        self._leave = asyncio.Event()
+        self._listener: HttpServer | None = None
+        self.reason = ""
+        pool = settings.pool
+        self.executor = SlotExecutor(
+            app, pool, exec_timeout=pool.exec_limit(settings.proxy.call_timeout), max_calls=max_calls,
+            on_limit=self.leave,
+        )  # fmt: skip
+
+    def leave(self, reason: str) -> None:
+        """Stop taking calls, finish the running ones, then exit."""
+        if not self._leave.is_set():
+            self.reason = reason
+            log.info("worker %d leaving: %s", os.getpid(), reason)
+            if self._listener is not None:
+                self._listener.stop_accepting()  # at once: not one more connection for this worker
+            self._leave.set()
+
+    async def run(self) -> None:
+        """Serve until told to leave; then drain within the destroy timeout."""
+        p, pool = self.settings.proxy, self.settings.pool
+        reader, writer = await asyncio.open_unix_connection(sock=self._control)
+        dispatcher = Dispatcher(self.executor, p)
+        async with AsyncExitStack() as stack:
+            await stack.enter_async_context(self.app.lifespan(self.settings))
+            http = await stack.enter_async_context(
+                HttpServer(
+                    http_app(dispatcher), p.host, p.http_port, grace=pool.destroy_timeout, sock=self._http
+                )
+            )
+            self._listener = http
+            grpc = None
+            if p.grpc_port:
+                grpc = GrpcServer(
+                    dispatcher, p.host, p.grpc_port, grace=pool.destroy_timeout, reuse_port=True,
+                    max_connection_age=pool.grpc_connection_ttl or None,
+                )  # fmt: skip
+                await stack.enter_async_context(grpc)
+            _send(writer, {"t": "ready"})
+            async with asyncio.TaskGroup() as tasks:
+                beats = tasks.create_task(self._beat(writer))
+                commands = tasks.create_task(self._commands(reader))
+                await self._leave.wait()
+                _send(writer, {"t": "leaving", "reason": self.reason})
+                # gRPC's stop sends GOAWAY and waits for in-flight calls; HTTP answers what
+                # arrives on open connections with `Connection: close` until they are gone.
+                # At shutdown every sibling drains too: there is nowhere to move a connection to.
+                move = pool.grpc_connection_ttl and self.reason != "shutdown"
+                wait = pool.destroy_timeout if move else 0
+                await asyncio.gather(
+                    http.drain(pool.destroy_timeout),
+                    _drain_grpc(grpc, p.grpc_port, wait) if grpc else _nothing(),
+                )
+                commands.cancel()
+                beats.cancel()
+
+    async def _beat(self, writer: asyncio.StreamWriter) -> None:
+        e = self.executor
+        while True:
+            _send(writer, {
+                "t": "beat", "served": e.served, "running": len(e.running), "waiting": e.waiting,
+                "oldest": e.oldest(), "idle_since": e.idle_since,
+            })  # fmt: skip
+            await asyncio.sleep(BEAT)
+
+    async def _commands(self, reader: asyncio.StreamReader) -> None:
+        while line := await reader.readline():
+            message = json.loads(line)
+            if message.get("t") == "drain":
+                self.leave(message.get("reason", "told to drain"))
+        self.leave("supervisor gone")
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _drain_grpc(server: GrpcServer, port: int, seconds: float) -> None:
+    """Wait (up to ``seconds``) until clients have moved off this worker, then stop gRPC.
+
+    grpc's server shutdown cancels calls that cross its GOAWAY, so first let the
+    connection age out (a graceful GOAWAY after ``pool.grpc_connection_ttl``); the
+    client reconnects to a sibling on the shared port (or here again, and ages out again).
+    """
+    deadline = time.monotonic() + seconds
+    me = psutil.Process()
+
+    def connected() -> bool:
+        return any(c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr[1] == port
+                   for c in me.net_connections("tcp"))  # fmt: skip
+
+    while connected() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    await server.drain()
+
+
+def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+    # write() sends at once when the socket has room, so a message leaves even if a
+    # handler blocks the event loop right after.
+    writer.write(json.dumps(message).encode() + b"\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``python -m hub.worker``; never returns (the process exits)."""
+    parser = argparse.ArgumentParser(prog="hub.worker")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--control-fd", type=int, required=True)
+    parser.add_argument("--http-fd", type=int, required=True)
+    parser.add_argument("--max-calls", type=int, default=0)
+    args = parser.parse_args(argv)
+    control = socket.socket(fileno=args.control_fd)
+    http = socket.socket(fileno=args.http_fd)
+    code = 0
+    try:
+        settings = load(args.config)
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format=f"%(asctime)s %(levelname)s %(name)s[worker {os.getpid()}]: %(message)s",
+        )
+        sys.path.insert(0, os.getcwd())
+        app = import_app(settings.app)
+        asyncio.run(Worker(settings, app, control, http, args.max_calls).run())
+    except BaseException as exc:  # a worker reports why it failed, then goes
+        if not isinstance(exc, KeyboardInterrupt | SystemExit):
+            log.critical("worker %d failed: %s: %s", os.getpid(), type(exc).__name__, exc, exc_info=exc)
+            print(f"hub worker {os.getpid()}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            code = EXIT_START_FAILED
+    with contextlib.suppress(Exception):
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    # A handler stuck in a thread must not keep the process alive: leave without joining it.
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""The application the pool suite runs: handlers that crash, hang, leak or keep state."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from hub import App, ConnectRequest, ConnectResult, RPCRequest
+
+if Path(os.environ.get("HUB_TEST_BROKEN_DEPLOY", "/nonexistent")).exists():
+    raise RuntimeError("a broken deploy: this module cannot be imported")
+
+app = App()
+#: Per-process state: proves what one worker remembers never reaches another.
+STATE: dict[str, Any] = {}
+#: Memory a handler keeps on purpose, so its worker goes over the RSS limit.
+HOARD: list[bytes] = []
+
+
+@app.on_connect
+async def connect(request: ConnectRequest) -> ConnectResult:
+    return ConnectResult(user=(request.json() or {}).get("user", "anon"))
+
+
+@app.rpc("pid")
+async def pid(request: RPCRequest) -> int:
+    return os.getpid()
+
+
+@app.rpc("work")
+async def work(request: RPCRequest) -> int:
+    await asyncio.sleep(request.json() or 0)
+    return os.getpid()
+
+
+@app.rpc("loop")
+async def loop(request: RPCRequest) -> None:
+    while True:  # never yields: only the supervisor's exec timeout can end it
+        pass
+
+
+@app.rpc("hog")
+async def hog(request: RPCRequest) -> int:
+    HOARD.append(b"x" * (int(request.json()) << 20))
+    return os.getpid()
+
+
+@app.rpc("remember")
+async def remember(request: RPCRequest) -> int:
+    STATE["value"] = request.json()
+    return os.getpid()
+
+
+@app.rpc("recall")
+async def recall(request: RPCRequest) -> dict[str, Any]:
+    return {"pid": os.getpid(), "value": STATE.get("value")}
+
+
+@app.rpc("block")
+async def block(request: RPCRequest) -> int:
+    data = request.json()
+    flag = Path(data["flag"])
+    # Written aside then renamed (atomic): the test never reads it half-written.
+    flag.with_suffix(".tmp").write_text(str(os.getpid()))
+    flag.with_suffix(".tmp").rename(flag)
+    time.sleep(data["seconds"])  # noqa: ASYNC251 - blocks this worker's loop: it accepts nothing meanwhile
+    return os.getpid()

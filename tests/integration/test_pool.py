@@ -1,0 +1,247 @@
+"""The worker pool with real processes: `hub serve`, its workers and a real Centrifugo.
+
+Assertions are on what clients see and on the pool's own report (the control
+socket behind `hub workers`), never on wall-clock timing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from hub.clients import RealtimeClient, ReplyError
+
+from .pool_helpers import Burst, connection, direct_rpc, once, serving, status, wait_for
+from .servers import HUB, ROOT, Stack, stack_config
+
+APP = "tests.integration.pool_app:app"
+#: While this file exists, importing the pool app fails (a broken deploy); set before any stack starts.
+BROKEN = Path(tempfile.gettempdir()) / f"hub-test-broken-deploy-{os.getpid()}"
+os.environ["HUB_TEST_BROKEN_DEPLOY"] = str(BROKEN)
+CONFIG = {
+    "pool": {"workers": 2, "exec_timeout": 1.5, "max_memory": 150, "destroy_timeout": 3},
+}
+TEMPORARY = (100, True)
+
+
+def full(stack: Stack, gone: set[int] = frozenset()) -> dict[str, object]:  # type: ignore[assignment]
+    """Wait until the pool serves with all its workers again, none of them in ``gone``."""
+    return wait_for(stack, lambda s: len(serving(s)) == s["size"] and not gone & set(serving(s)))
+
+
+def hub(stack: Stack, verb: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(HUB), verb, "-c", str(stack.path)], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_hub_workers_prints_one_row_per_worker(stack: Stack) -> None:
+    pids = serving(full(stack))
+    out = hub(stack, "workers")
+    assert out.returncode == 0, out.stderr
+    header, *rows, summary = out.stdout.splitlines()
+    assert header.split() == ["PID", "STATE", "CALLS", "RUNNING", "WAITING", "MEMORY", "AGE"]
+    assert sorted(int(r.split()[0]) for r in rows) == sorted(pids)
+    assert summary.startswith("2 of 2 workers")
+
+
+async def test_kill_9_during_a_burst_fails_only_calls_on_that_worker(stack: Stack) -> None:
+    before = status(stack)["replaced"].get("crash", 0)
+    async with Burst(stack, clients=8) as burst:
+        await burst.until(successes=40)
+        victim = burst.pids[-1]
+        os.kill(victim, signal.SIGKILL)
+        s = await asyncio.to_thread(full, stack, {victim})
+        served_after = len(burst.pids)
+        await burst.until(successes=40)
+    assert s["replaced"]["crash"] == before + 1
+    assert victim not in burst.pids[served_after:]
+    # At most the calls in flight on the killed worker (one per client) failed, all temporarily.
+    assert set(burst.errors) <= {TEMPORARY}
+    assert burst.errors.total() <= burst.clients
+    assert burst.hung == 0
+
+
+async def test_an_endless_handler_is_answered_and_its_worker_replaced(stack: Stack) -> None:
+    before = status(stack)["replaced"].get("exec_timeout", 0)
+    pids = set(serving(full(stack)))
+    async with RealtimeClient(stack.ws_url, timeout=10) as client:
+        await client.connect(data={"user": "looper"})
+        with pytest.raises(ReplyError) as exc:
+            await client.rpc("loop")
+        assert (exc.value.code, exc.value.temporary) == TEMPORARY
+        s = await asyncio.to_thread(wait_for, stack, lambda s: s["replaced"].get("exec_timeout", 0) > before)
+        s = await asyncio.to_thread(full, stack, pids - set(serving(s)) or set())
+        assert len(pids & set(serving(s))) == 1  # exactly one worker was replaced
+        assert await client.rpc("pid") in serving(s)
+
+
+async def test_a_memory_hog_is_recycled_after_its_call(stack: Stack) -> None:
+    before = status(stack)["replaced"].get("max_memory", 0)
+    async with RealtimeClient(stack.ws_url, timeout=10) as client:
+        await client.connect(data={"user": "hog"})
+        hog = await client.rpc("hog", 200)  # the call itself succeeds
+        s = await asyncio.to_thread(wait_for, stack, lambda s: s["replaced"].get("max_memory", 0) > before)
+        await asyncio.to_thread(full, stack, {hog})
+        assert hog not in serving(status(stack))
+        assert await client.rpc("pid") != hog
+    assert s["replaced"]["max_memory"] == before + 1
+
+
+def test_state_does_not_leak_between_workers(stack: Stack, tmp_path: Path) -> None:
+    full(stack)
+    flag = tmp_path / "blocked"
+    block = (
+        b'{"client":"c","user":"u","method":"block","data":{"flag":"%s","seconds":1.0}}' % str(flag).encode()
+    )
+    first = connection(stack)
+    try:
+        status_code, a = direct_rpc(first, "remember", "only-in-a")
+        assert status_code == 200
+        # The same keep-alive connection reaches the same worker A; its handler then blocks
+        # A's event loop, so a new connection can only be taken by worker B.
+        first.request(
+            "POST", "/centrifugo/rpc", headers={"x-hub-proxy-secret": "test-proxy-secret"}, body=block
+        )
+        wait_for(stack, lambda s: flag.exists(), what="the block call")
+        assert int(flag.read_text()) == a
+        _, other = once(stack, "recall")
+        assert other["pid"] != a
+        assert other["value"] is None
+        assert json.loads(first.getresponse().read()) == {"result": {"data": a}}
+        assert direct_rpc(first, "recall") == (200, {"pid": a, "value": "only-in-a"})
+    finally:
+        first.close()
+
+
+async def test_reset_under_load_fails_no_call(stack: Stack) -> None:
+    old = set(serving(full(stack)))
+    async with Burst(stack, clients=8) as burst:
+        await burst.until(successes=20)
+        reset = await asyncio.to_thread(hub, stack, "reset")
+        await burst.until(successes=20)
+    assert reset.returncode == 0, reset.stderr
+    assert reset.stdout.strip() == "replaced 2 workers"
+    assert not old & set(serving(status(stack)))
+    assert burst.hung == 0
+    assert burst.errors.total() == 0
+
+
+def test_sighup_replaces_every_worker(stack: Stack) -> None:
+    assert stack.hub is not None
+    old = set(serving(full(stack)))
+    before = status(stack)["replaced"].get("reset", 0)
+    stack.hub.send_signal(signal.SIGHUP)
+    s = wait_for(stack, lambda s: s["replaced"].get("reset", 0) == before + len(old))
+    s = full(stack, old)
+    assert not old & {w["pid"] for w in s["workers"]}
+    assert once(stack, "pid")[0] == 200
+
+
+def test_a_reset_to_code_that_cannot_import_keeps_the_old_workers(stack: Stack) -> None:
+    old = serving(full(stack))
+    before = status(stack)["replaced"].get("start_failed", 0)
+    BROKEN.touch()
+    try:
+        reset = hub(stack, "reset")
+    finally:
+        BROKEN.unlink()
+    assert reset.returncode == 2
+    assert "exited at start" in reset.stderr
+    s = status(stack)
+    assert sorted(serving(s)) == sorted(old)
+    assert s["replaced"]["start_failed"] == before + 1
+    code, pid = once(stack, "pid")
+    assert code == 200
+    assert pid in old
+
+
+async def test_sigterm_under_load_loses_no_accepted_call(stack: Stack) -> None:
+    """Runs last in this module: it stops the stack's hub."""
+    assert stack.hub is not None
+    workers = serving(full(stack))
+    async with contextlib.AsyncExitStack() as clients:
+        slow = []
+        for i in range(4):  # one slow call per client: Centrifugo runs a client's RPCs in turn
+            client = await clients.enter_async_context(RealtimeClient(stack.ws_url, timeout=10))
+            await client.connect(data={"user": f"slow-{i}"})
+            slow.append(asyncio.create_task(client.rpc("work", 1.0)))
+        await asyncio.to_thread(wait_for, stack, lambda s: sum(w["running"] for w in s["workers"]) == 4)
+        async with Burst(stack, clients=4) as burst:
+            await burst.until(successes=10)
+            stack.hub.send_signal(signal.SIGTERM)
+            code = await asyncio.to_thread(stack.hub.wait, 15)
+            await asyncio.sleep(0.5)  # calls after the hub has gone fail loudly
+        answered = await asyncio.gather(*slow)
+    assert code == 0
+    assert set(answered) <= set(workers)  # in-flight calls finished
+    assert set(burst.errors) <= {TEMPORARY}  # anything not served was refused loudly
+    assert burst.errors.total() > 0
+    assert burst.hung == 0
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in workers)
+
+
+# -- limits that need a small pool of their own (no Centrifugo: calls go to the proxy directly) --
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    pool = {"workers": 1, "concurrency": 1, "max_queue": 1, "allocate_timeout": 0.5,
+            "max_calls": 4, "max_calls_jitter": 0}  # fmt: skip
+    s = Stack(tmp_path_factory.mktemp("small"), stack_config(APP, "http", pool=pool))
+    s.write()
+    try:
+        s.start_hub()
+        yield s
+    except BaseException:
+        print(s.log_text())
+        raise
+    finally:
+        s.stop_all()
+
+
+def test_allocate_timeout_and_max_queue_under_saturation(small: Stack) -> None:
+    conns = [connection(small) for _ in range(3)]
+    try:
+        full(small)
+        running, waiting, refused = conns
+        running.request("POST", "/centrifugo/rpc", headers={"x-hub-proxy-secret": "test-proxy-secret"},
+                        body=b'{"client":"c","user":"u","method":"work","data":1.5}')  # fmt: skip
+        wait_for(small, lambda s: s["workers"][0]["running"] == 1, what="one running call")
+        waiting.request("POST", "/centrifugo/rpc", headers={"x-hub-proxy-secret": "test-proxy-secret"},
+                        body=b'{"client":"c","user":"u","method":"pid"}')  # fmt: skip
+        wait_for(small, lambda s: s["workers"][0]["waiting"] == 1, what="one waiting call")
+        code, error = direct_rpc(refused, "pid")
+        assert (code, error) == (503, "worker queue full (1 calls waiting)")
+        response = waiting.getresponse()
+        assert response.status == 503
+        assert b"no free slot within the allocate timeout (0.5s)" in response.read()
+        response = running.getresponse()
+        assert response.status == 200
+        response.read()
+    finally:
+        for c in conns:
+            c.close()
+
+
+def test_max_calls_recycles_workers(small: Stack) -> None:
+    before = full(small)["replaced"].get("max_calls", 0)
+    pids = []
+    for i in range(12):
+        try:
+            pids.append(once(small, "pid")[1])
+        except ConnectionError as exc:
+            raise AssertionError(f"call {i} after {pids} at {time.time()}") from exc
+    counts = {p: pids.count(p) for p in pids}
+    assert max(counts.values()) <= 4
+    assert len(counts) >= 3
+    assert status(small)["replaced"]["max_calls"] >= before + 2
