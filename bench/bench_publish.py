@@ -8,6 +8,9 @@ history), each delivery counted by one WebSocket subscriber:
 - hub publisher over HTTP, each publish awaited before the next (no batching possible)
 - cent 5.2.0 ``AsyncClient``, ``await client.publish(...)`` in a loop (the naive way)
 - cent 5.2.0 ``AsyncClient`` with ``asyncio.gather`` of every publish
+- the same concurrent publishes relayed over a unix socket to another process that
+  publishes them (what a pooled worker would do if publishes went through the
+  supervisor; bench/_relay.py) against the worker's own publisher (the first row)
 
 ``python -m bench publish`` writes the section into docs/benchmarks.md.
 """
@@ -15,6 +18,7 @@ history), each delivery counted by one WebSocket subscriber:
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import sys
@@ -45,7 +49,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _settings(tmp: Path) -> Settings:
+def _settings(tmp: Path) -> tuple[Path, Settings]:
     config = {
         "app": "hub:App",
         "log_level": "warning",
@@ -64,7 +68,7 @@ def _settings(tmp: Path) -> Settings:
     }
     path = tmp / "hub.yaml"
     path.write_text(yaml.safe_dump(config))
-    return load(path)
+    return path, load(path)
 
 
 class Subscriber:
@@ -90,7 +94,7 @@ class Subscriber:
 
 async def _run() -> list[tuple[str, int, float, int]]:
     with tempfile.TemporaryDirectory(prefix="bench-publish-") as tmp:
-        settings = _settings(Path(tmp))
+        config, settings = _settings(Path(tmp))
         c = settings.centrifugo
         api_url = f"http://127.0.0.1:{c.port}/api"
         ws_url = f"ws://127.0.0.1:{c.port}/connection/websocket"
@@ -101,9 +105,16 @@ async def _run() -> list[tuple[str, int, float, int]]:
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
             )  # fmt: skip
             subscriber = Subscriber(process)
+            relay = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench._relay", str(config), str(Path(tmp) / "relay.sock"),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+            )  # fmt: skip
             rows: list[tuple[str, int, float, int]] = []
             try:
-                variants = _variants(settings, api_url)
+                assert relay.stdout is not None
+                if (await relay.stdout.readline()).strip() != b"ready":
+                    raise RuntimeError("the relay did not start")
+                variants = _variants(settings, api_url, config, Path(tmp) / "relay.sock")
                 for round_ in range(ROUNDS):
                     for name, (count, run) in variants.items():
                         channel = f"bench:{len(rows)}-{round_}"
@@ -113,14 +124,15 @@ async def _run() -> list[tuple[str, int, float, int]]:
                         elapsed = time.perf_counter() - start
                         rows.append((name, count, elapsed, await subscriber.delivered()))
             finally:
-                assert process.stdin is not None
-                process.stdin.close()
-                await process.wait()
+                for child in (process, relay):
+                    assert child.stdin is not None
+                    child.stdin.close()
+                    await child.wait()
             return rows
 
 
 def _variants(
-    settings: Settings, api_url: str
+    settings: Settings, api_url: str, config: Path, relay_socket: Path
 ) -> dict[str, tuple[int, Callable[[str, int], Awaitable[None]]]]:
     async def hub(transport: str, channel: str, count: int) -> None:
         from msgspec.structs import replace
@@ -145,6 +157,20 @@ def _variants(
                 *(cent.publish(PublishRequest(channel=channel, data=PAYLOAD)) for _ in range(count))
             )
 
+    async def relayed(channel: str, count: int) -> None:
+        reader, writer = await asyncio.open_unix_connection(str(relay_socket), limit=1 << 20)
+        line = json.dumps({"channel": channel, "data": PAYLOAD})[1:]
+        for i in range(count):
+            writer.write(b'{"id":%d,' % i + line.encode() + b"\n")
+        await writer.drain()
+        failed = 0
+        for _ in range(count):
+            failed += "error" in json.loads(await reader.readline())
+        writer.close()
+        await writer.wait_closed()
+        if failed:
+            raise RuntimeError(f"{failed} relayed publishes failed")
+
     async def hub_http(channel: str, count: int) -> None:
         await hub("http", channel, count)
 
@@ -157,6 +183,7 @@ def _variants(
         "hub publisher, HTTP, await each": (N_NAIVE, hub_loop),
         "cent loop (await each)": (N_NAIVE, cent_loop),
         "cent + asyncio.gather": (N, cent_gather),
+        "relayed through another process (HTTP)": (N, relayed),
     }
 
 
@@ -188,6 +215,14 @@ def main() -> str:
             f"| {name} | {count:,} | {elapsed:.2f} | {r:,.0f} | {r / naive:.1f}x | {r / gather:.2f}x | {ok} |"
         )
     lines += [
+        "",
+        "The relayed row is the other way a pooled worker could publish: each publish sent over a",
+        "unix socket to a front process (started before the clock) that publishes it with its own",
+        "hub publisher and answers.",
+        f"It reaches {rate['relayed through another process (HTTP)'] / rate['hub publisher, HTTP']:.2f}x "
+        "the worker's own publisher (first row), and every worker's publishes would then also",
+        "cost CPU in the one front process that prefork keeps off the data path: so handlers",
+        "publish through a per-worker publisher (docs/architecture.md).",
         "",
         "Publishes awaited one at a time cannot be batched: there the hub costs about what cent",
         "does (one request each; a lone call waits for no batch window).",

@@ -68,3 +68,17 @@ async def block(request: RPCRequest) -> int:
     flag.with_suffix(".tmp").rename(flag)
     time.sleep(data["seconds"])  # noqa: ASYNC251 - blocks this worker's loop: it accepts nothing meanwhile
     return os.getpid()
+
+
+@app.rpc("announce")
+async def announce(request: RPCRequest) -> int:
+    """Publish from inside a worker, through that worker's own publisher."""
+    await app.publish("news:pool", {"from": os.getpid(), "text": request.json()})
+    return os.getpid()
+
+
+@app.rpc("announce.sync")
+def announce_sync(request: RPCRequest) -> int:
+    """The same from a sync handler (a thread of the worker)."""
+    app.publish_sync("news:pool", {"from": os.getpid(), "text": request.json()})
+    return os.getpid()

@@ -31,6 +31,7 @@ BROKEN = Path(tempfile.gettempdir()) / f"hub-test-broken-deploy-{os.getpid()}"
 os.environ["HUB_TEST_BROKEN_DEPLOY"] = str(BROKEN)
 CONFIG = {
     "pool": {"workers": 2, "exec_timeout": 1.5, "max_memory": 150, "destroy_timeout": 3},
+    "centrifugo": {"namespaces": {"news": {"public": True}}},
 }
 TEMPORARY = (100, True)
 
@@ -52,6 +53,18 @@ def test_hub_workers_prints_one_row_per_worker(stack: Stack) -> None:
     assert header.split() == ["PID", "STATE", "CALLS", "RUNNING", "WAITING", "MEMORY", "AGE"]
     assert sorted(int(r.split()[0]) for r in rows) == sorted(pids)
     assert summary.startswith("2 of 2 workers")
+
+
+async def test_handlers_in_workers_publish_through_their_own_publisher(stack: Stack) -> None:
+    async with RealtimeClient(stack.ws_url) as listener, RealtimeClient(stack.ws_url) as caller:
+        await listener.connect(data={"user": "listener"})
+        await listener.subscribe("news:pool")
+        await caller.connect(data={"user": "caller"})
+        pids = {await caller.rpc("announce", "async"), await caller.rpc("announce.sync", "sync")}
+        received = [await asyncio.wait_for(listener.pushes.get(), 5) for _ in range(2)]
+    assert sorted(p.body["data"]["text"] for p in received) == ["async", "sync"]
+    assert {p.body["data"]["from"] for p in received} == pids
+    assert pids <= set(serving(status(stack)))  # published by the pooled workers themselves
 
 
 async def test_kill_9_during_a_burst_fails_only_calls_on_that_worker(stack: Stack) -> None:
