@@ -35,7 +35,7 @@ import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable, Mapping
 from fnmatch import fnmatchcase
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from hub.centrifugo import (
     Disconnect,
@@ -57,6 +57,17 @@ from .publishing import publisher_for
 from .settings import Settings
 
 HandlerFn = Callable[[Any], Any]
+
+
+class PublishOptions(TypedDict, total=False):
+    """Options of :meth:`App.publish`, as :meth:`hub.clients.Publisher.publish` takes them."""
+
+    tags: Mapping[str, str] | None
+    idempotency_key: str | None
+    delta: bool
+    skip_history: bool
+
+
 #: A per-process resource of the app: ``fn(app)`` is an async context manager.
 Lifespan = Callable[["App"], contextlib.AbstractAsyncContextManager[Any]]
 F = TypeVar("F", bound=HandlerFn)
@@ -206,43 +217,24 @@ class App:
             )
         return self._publisher
 
-    async def publish(
-        self,
-        channel: str,
-        data: Any,
-        *,
-        tags: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        delta: bool = False,
-        skip_history: bool = False,
-    ) -> Published:
+    async def publish(self, channel: str, data: Any, **options: Unpack[PublishOptions]) -> Published:
         """Publish ``data`` (any JSON value) to the subscribers of ``channel``.
 
             result = await app.publish("chat:lobby", {"text": "hi"})
 
+        ``options``: ``tags``, ``idempotency_key``, ``delta``, ``skip_history``.
         Concurrent calls share batch requests; transient failures are retried
         (safely: every publish has an idempotency key); errors are
         :class:`hub.clients.PublisherError` subclasses.
         """
         publisher = self.publisher
-        coroutine = publisher.publish(
-            channel, data, tags=tags, idempotency_key=idempotency_key, delta=delta, skip_history=skip_history
-        )
+        coroutine = publisher.publish(channel, data, **options)
         if asyncio.get_running_loop() is publisher.loop:
             return await coroutine
         # Called from another event loop (a web framework's, in another thread): hop over.
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, publisher.loop))
 
-    def publish_sync(
-        self,
-        channel: str,
-        data: Any,
-        *,
-        tags: Mapping[str, str] | None = None,
-        idempotency_key: str | None = None,
-        delta: bool = False,
-        skip_history: bool = False,
-    ) -> Published:
+    def publish_sync(self, channel: str, data: Any, **options: Unpack[PublishOptions]) -> Published:
         """:meth:`publish` for sync code running in a thread (a sync handler, a worker thread).
 
         @app.rpc("chat.send")
@@ -254,9 +246,7 @@ class App:
         with contextlib.suppress(RuntimeError):
             if asyncio.get_running_loop() is loop:
                 raise HubError("publish_sync() called on the event loop's thread: use `await app.publish()`")
-        coroutine = publisher.publish(
-            channel, data, tags=tags, idempotency_key=idempotency_key, delta=delta, skip_history=skip_history
-        )
+        coroutine = publisher.publish(channel, data, **options)
         future = asyncio.run_coroutine_threadsafe(coroutine, loop)
         s = publisher.settings
         try:  # a stopped or blocked loop must not hang the thread forever
