@@ -56,6 +56,16 @@ def rooms(request: RPCRequest) -> list[str]:
     return list(ROOMS)
 
 
+@app.rpc("chat.wave")
+async def wave(request: RPCRequest) -> dict[str, Any]:
+    """Server-side publish from a handler: the hub publisher, opened in this worker."""
+    room = str((request.json() or {}).get("room", "lobby"))
+    if room not in ROOMS:
+        return {"waved": False}
+    published = await app.publish(f"chat:{room}", {"text": "*waves*", "by": request.user})
+    return {"waved": True, "offset": published.offset}
+
+
 @app.rpc("echo")
 async def echo(request: RPCRequest) -> Any:
     return request.json()

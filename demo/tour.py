@@ -32,6 +32,11 @@ async def tour(url: str) -> None:
             say(f"bob sees a {push.type} in {push.channel}: {push.body['info']['user']}")
             push = await asyncio.wait_for(bob.pushes.get(), 5)
         say(f"bob received on {push.channel}: {push.body['data']} (stamped by the hub's on_publish)")
+        waved = await bob.rpc("chat.wave", {"room": "lobby"})
+        push = await asyncio.wait_for(alice.pushes.get(), 5)
+        while push.type != "pub" or push.body["data"]["by"] != "bob":
+            push = await asyncio.wait_for(alice.pushes.get(), 5)
+        say(f"bob's RPC chat.wave published from the hub ({waved}); alice got {push.body['data']}")
         users = sorted(c["user"] for c in (await bob.presence("chat:lobby")).values())
         say(f"presence in chat:lobby: {users}")
         history = await bob.history("chat:lobby", limit=10)
