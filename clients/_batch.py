@@ -150,6 +150,7 @@ class Batcher:
     async def _send(self, batch: list[_Call]) -> None:
         loop = asyncio.get_running_loop()
         delay = BACKOFF_MIN
+        first_retry = True
         try:
             while batch:
                 for call in batch:
@@ -169,7 +170,10 @@ class Batcher:
                     else:
                         batch.append(call)
                 if batch:
-                    log.warning("server API: %s; retrying %d call(s) in %.2fs", error, len(batch), pause)
+                    # The first retry of a batch is worth a warning; the rest would only repeat it.
+                    level = logging.WARNING if first_retry else logging.DEBUG
+                    first_retry = False
+                    log.log(level, "server API: %s; retrying %d call(s) in %.2fs", error, len(batch), pause)
                     await asyncio.sleep(pause)
         finally:
             self._inflight -= 1
