@@ -30,8 +30,6 @@ class Kind:
     pb_result: type[Message]
     #: Channel kinds are routed by the channel's namespace.
     channel: bool = False
-    #: Centrifugo ignores error and disconnect replies for refresh kinds.
-    refresh: bool = False
 
 
 KINDS: dict[str, Kind] = {
@@ -42,7 +40,7 @@ KINDS: dict[str, Kind] = {
              pb_response=pb.ConnectResponse, pb_result=pb.ConnectResult),
         Kind(name="refresh", grpc_method="Refresh", request=m.RefreshRequest,
              result=m.RefreshResult, pb_request=pb.RefreshRequest,
-             pb_response=pb.RefreshResponse, pb_result=pb.RefreshResult, refresh=True),
+             pb_response=pb.RefreshResponse, pb_result=pb.RefreshResult),
         Kind(name="subscribe", grpc_method="Subscribe", request=m.SubscribeRequest,
              result=m.SubscribeResult, pb_request=pb.SubscribeRequest,
              pb_response=pb.SubscribeResponse, pb_result=pb.SubscribeResult, channel=True),
@@ -52,7 +50,7 @@ KINDS: dict[str, Kind] = {
         Kind(name="sub_refresh", grpc_method="SubRefresh", request=m.SubRefreshRequest,
              result=m.SubRefreshResult, pb_request=pb.SubRefreshRequest,
              pb_response=pb.SubRefreshResponse, pb_result=pb.SubRefreshResult,
-             channel=True, refresh=True),
+             channel=True),
         Kind(name="rpc", grpc_method="RPC", request=m.RPCRequest, result=m.RPCResult,
              pb_request=pb.RPCRequest, pb_response=pb.RPCResponse, pb_result=pb.RPCResult),
     )

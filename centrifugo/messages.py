@@ -145,7 +145,6 @@ class RPCRequest(_WithPayload, frozen=True, kw_only=True):
 
 
 Request = ConnectRequest | RefreshRequest | SubscribeRequest | PublishRequest | SubRefreshRequest | RPCRequest
-ChannelRequest = SubscribeRequest | PublishRequest | SubRefreshRequest
 
 
 class _Result(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -6,7 +6,7 @@ async with HttpServer(http_app(dispatcher), host, 9000), GrpcServer(dispatcher, 
 """
 
 from .dispatch import Dispatcher, Handler
-from .errors import BadRequest, CallFailed, Overloaded, ProxyError, Unauthenticated
+from .errors import BadRequest, CallFailed, Overloaded, ProxyError, TooLarge, Unauthenticated
 from .grpc import proxy_service
 from .http import http_app, proxy_routes
 from .servers import GrpcServer, HttpServer
@@ -22,6 +22,7 @@ __all__ = [
     "HttpServer",
     "Overloaded",
     "ProxyError",
+    "TooLarge",
     "Unauthenticated",
     "http_app",
     "proxy_routes",

@@ -3,6 +3,7 @@
     ProxyError
     ├── Unauthenticated    the call lacks the shared secret (never reaches app code)
     ├── BadRequest         the call cannot be decoded, or is too large
+    │   └── TooLarge       the body is over ``proxy.max_body_size``
     └── CallFailed         the handler failed: Centrifugo answers the client with
         │                  the temporary error 100 and the client retries
         └── Overloaded     no capacity to take the call now (also temporary)
@@ -22,6 +23,10 @@ class Unauthenticated(ProxyError):
 
 class BadRequest(ProxyError):
     """The call cannot be decoded or is too large; the message names the problem."""
+
+
+class TooLarge(BadRequest):
+    """The call's body is over ``proxy.max_body_size``."""
 
 
 class CallFailed(ProxyError):

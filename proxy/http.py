@@ -15,7 +15,7 @@ from hub.centrifugo import KINDS, DecodeError
 from hub.centrifugo.codec import decode_json, encode_json
 
 from .dispatch import Dispatcher
-from .errors import BadRequest, CallFailed, Overloaded, Unauthenticated
+from .errors import BadRequest, CallFailed, Overloaded, TooLarge, Unauthenticated
 
 
 def proxy_routes(dispatcher: Dispatcher) -> list[BaseRoute]:
@@ -39,7 +39,7 @@ def proxy_routes(dispatcher: Dispatcher) -> list[BaseRoute]:
             return _problem(401, str(exc))
         except BadRequest as exc:
             dispatcher.malformed(name, str(exc))
-            return _problem(413 if "too large" in str(exc) else 400, str(exc))
+            return _problem(413 if isinstance(exc, TooLarge) else 400, str(exc))
         try:
             outcome = await dispatcher.call(kind, call)
         except Overloaded as exc:
@@ -78,13 +78,13 @@ async def _read_body(request: Request, limit: int) -> bytes:
             # client may never read the 413 (a race the machine's load decides).
             async for _ in request.stream():
                 pass
-        raise BadRequest(f"body too large: {declared} bytes, limit {limit}")
+        raise TooLarge(f"body too large: {declared} bytes, limit {limit}")
     chunks = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise BadRequest(f"body too large: over {limit} bytes")
+            raise TooLarge(f"body too large: over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -35,13 +35,5 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     app = request.module.APP
     extra = getattr(request.module, "CONFIG", {})
     s = Stack(tmp_path_factory.mktemp(f"stack-{request.param}"), stack_config(app, request.param, **extra))
-    s.write()
-    try:
-        s.start_hub()
-        s.start_centrifugo()
+    with s.running():
         yield s
-    except BaseException:
-        print(s.log_text())
-        raise
-    finally:
-        s.stop_all()

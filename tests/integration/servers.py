@@ -156,6 +156,23 @@ class Stack:
             if process is not None:
                 stop(process)
 
+    @contextlib.contextmanager
+    def running(self, *, hub: bool = True, centrifugo: bool = True) -> Iterator[Stack]:
+        """Write hub.yaml, start the chosen processes, and stop them all on the way out;
+        the processes' logs are printed when starting or the block fails."""
+        self.write()
+        try:
+            if hub:
+                self.start_hub()
+            if centrifugo:
+                self.start_centrifugo()
+            yield self
+        except BaseException:
+            print(self.log_text())
+            raise
+        finally:
+            self.stop_all()
+
     def log_text(self) -> str:
         return "\n".join(
             f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in self.logs if p.exists()

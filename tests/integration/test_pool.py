@@ -211,15 +211,8 @@ def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     pool = {"workers": 1, "concurrency": 1, "max_queue": 1, "allocate_timeout": 0.5,
             "max_calls": 4, "max_calls_jitter": 0}  # fmt: skip
     s = Stack(tmp_path_factory.mktemp("small"), stack_config(APP, "http", pool=pool))
-    s.write()
-    try:
-        s.start_hub()
+    with s.running(centrifugo=False):
         yield s
-    except BaseException:
-        print(s.log_text())
-        raise
-    finally:
-        s.stop_all()
 
 
 def test_allocate_timeout_and_max_queue_under_saturation(small: Stack) -> None:

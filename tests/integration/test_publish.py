@@ -54,15 +54,8 @@ def centrifugo_stack(tmp: Path, **centrifugo: Any) -> Stack:
 @pytest.fixture(scope="module")
 def centrifugo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One Centrifugo (memory engine) for the module; the hub's proxy is not needed."""
-    stack = centrifugo_stack(tmp_path_factory.mktemp("publish"))
-    try:
-        stack.start_centrifugo()
+    with centrifugo_stack(tmp_path_factory.mktemp("publish")).running(hub=False) as stack:
         yield stack
-    except BaseException:
-        print(stack.log_text())
-        raise
-    finally:
-        stack.stop_all()
 
 
 @pytest.fixture(params=["http", "grpc"])

@@ -56,15 +56,8 @@ def centrifugo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         (tmp / "tokens.pem").write_bytes(private_key_pem(request.param))
         options["token_private_key"] = "tokens.pem"  # relative to hub.yaml
     stack = Stack(tmp, stack_config(APP, "http", centrifugo=options))
-    stack.write()
-    try:
-        stack.start_centrifugo()
+    with stack.running(hub=False):
         yield stack
-    except BaseException:
-        print(stack.log_text())
-        raise
-    finally:
-        stack.stop_all()
 
 
 @pytest.fixture
