@@ -31,8 +31,8 @@ import yaml
 from cent import AsyncClient, PublishRequest
 
 from hub import App
+from hub.centrifugo_process import CentrifugoProcess
 from hub.publishing import publisher_for
-from hub.server import CentrifugoServer
 from hub.settings import Settings, load
 from hub.tokens import TokenMinter
 
@@ -99,7 +99,7 @@ async def _run() -> list[tuple[str, int, float, int]]:
         api_url = f"http://127.0.0.1:{c.port}/api"
         ws_url = f"ws://127.0.0.1:{c.port}/connection/websocket"
         token = TokenMinter.from_settings(c).connection("bench")
-        async with CentrifugoServer(settings, App().usage()):
+        async with CentrifugoProcess(settings, App().usage()):
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "bench._subscriber", ws_url, token,
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,

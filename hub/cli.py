@@ -26,11 +26,12 @@ from collections.abc import Callable, Sequence
 
 from hub.centrifugo import VERSION, BinaryNotFound, find_binary, render
 
-from .control import ask, control_path, table
+from .centrifugo_process import write_config
 from .errors import HubError
+from .loader import import_app
+from .pool.control import ask, control_path, table
 from .publishing import publisher_for
-from .server import write_config
-from .service import Service, import_app
+from .service import Service
 from .settings import Settings, load
 
 log = logging.getLogger("hub")

@@ -13,7 +13,6 @@ and a control socket answers ``hub workers`` and ``hub reset``.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 from contextlib import AsyncExitStack
@@ -23,27 +22,12 @@ from typing import Self
 from hub.proxy import Dispatcher, GrpcServer, HttpServer, http_app
 
 from .app import App
-from .control import Controllable, ControlServer, Inline, control_path
-from .errors import AppImportError, HubError
-from .executor import InlineExecutor
-from .pool import Pool
-from .server import CentrifugoServer
+from .centrifugo_process import CentrifugoProcess
+from .errors import HubError
+from .pool import Controllable, ControlServer, Inline, InlineExecutor, Pool, control_path
 from .settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def import_app(spec: str) -> App:
-    """The :class:`App` named ``module:attribute``."""
-    module_name, _, attribute = spec.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:
-        raise AppImportError(f"app: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
-    app = getattr(module, attribute, None)
-    if not isinstance(app, App):
-        raise AppImportError(f"app: {spec!r} is {type(app).__name__}, expected a hub.App")
-    return app
 
 
 class Service:
@@ -89,7 +73,7 @@ class Service:
             if self.config is not None and self.pool is None:
                 await stack.enter_async_context(ControlServer(control_path(self.config), target))
             if self.with_centrifugo:
-                await stack.enter_async_context(CentrifugoServer(self.settings, self.app.usage()))
+                await stack.enter_async_context(CentrifugoProcess(self.settings, self.app.usage()))
         except BaseException:
             await stack.aclose()
             raise

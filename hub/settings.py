@@ -22,7 +22,7 @@ from hub.centrifugo import CentrifugoSettings, Namespace, ProxySettings, TokenKe
 from hub.clients import PublisherSettings
 
 from .errors import ConfigError
-from .pool_settings import PoolSettings
+from .pool.settings import PoolSettings
 
 #: Environment variables that override a key of the file (dotted path).
 ENV_OVERRIDES = {

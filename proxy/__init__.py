@@ -9,7 +9,7 @@ from .dispatch import Dispatcher, Handler
 from .errors import BadRequest, CallFailed, Overloaded, ProxyError, TooLarge, Unauthenticated
 from .grpc import proxy_service
 from .http import http_app, proxy_routes
-from .servers import GrpcServer, HttpServer
+from .listeners import GrpcServer, HttpServer
 from .stats import CallStats
 
 __all__ = [

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hub.clients import RealtimeClient, ReplyError
-from hub.control import ask, control_path
+from hub.pool.control import ask, control_path
 
 from .servers import Stack
 

@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from hub.centrifugo import TokenKey, find_binary
 from hub.clients import ClientError, RealtimeClient, ReplyError
-from hub.proxy.servers import HttpServer
+from hub.proxy.listeners import HttpServer
 from hub.settings import load
 from hub.tokens import TokenMinter, token_routes
 

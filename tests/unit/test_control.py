@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub.control import Inline, control_path, table
+from hub.pool.control import Inline, control_path, table
 
 
 def test_control_socket_sits_next_to_the_config(tmp_path: Path) -> None:

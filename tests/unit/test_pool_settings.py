@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hub import ConfigError, load
-from hub.pool_settings import PoolSettings
+from hub.pool.settings import PoolSettings
 
 BASE = """
 app: demo.app:app

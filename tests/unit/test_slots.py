@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from hub import App, RPCRequest
-from hub.pool_settings import PoolSettings
+from hub.pool.executors import SlotExecutor
+from hub.pool.settings import PoolSettings
 from hub.proxy import CallFailed, Overloaded
-from hub.slots import SlotExecutor
 
 app = App()
 #: The "wait" handler's release, made anew in each test's event loop.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hub.errors import PoolError
-from hub.states import TRANSITIONS, WorkerState, check_transition
+from hub.pool.states import TRANSITIONS, WorkerState, check_transition
 
 S = WorkerState
 

@@ -13,19 +13,19 @@ from typing import Any
 
 import psutil
 
-from .errors import PoolError
+from ..errors import PoolError
 from .states import WorkerState, check_transition
 
 log = logging.getLogger(__name__)
 S = WorkerState
 
 
-class Supervised:
+class WorkerProcess:
     """One worker as the supervisor sees it; every state change goes through :meth:`move`."""
 
     def __init__(
         self, process: asyncio.subprocess.Process, control: socket.socket,
-        on_exit: Callable[[Supervised, str], None],
+        on_exit: Callable[[WorkerProcess, str], None],
     ) -> None:  # fmt: skip
         self.process = process
         self.pid = process.pid

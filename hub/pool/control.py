@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from .errors import ControlError
+from ..errors import ControlError
 
 log = logging.getLogger(__name__)
 _MAX_PATH = 100

@@ -26,11 +26,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from hub.proxy.servers import SHARED_BACKLOG
+from hub.proxy.listeners import SHARED_BACKLOG
 
-from ._supervised import Supervised
-from .errors import PoolError
-from .settings import Settings
+from ..errors import PoolError
+from ..settings import Settings
+from .process import WorkerProcess
 from .states import WorkerState
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ class Pool:
         self.limits = settings.pool
         self.config = Path(config).resolve()
         self.exec_timeout = self.limits.exec_limit(settings.proxy.call_timeout)
-        self.workers: list[Supervised] = []
+        self.workers: list[WorkerProcess] = []
         #: Why workers were replaced since the start (crash, exec_timeout, max_calls, ...).
         self.replaced: Counter[str] = Counter()
         self._http: socket.socket | None = None
@@ -151,7 +151,7 @@ class Pool:
             elif lim.idle_ttl and not w.running and now - w.idle_since > lim.idle_ttl:
                 w.drain(S.RECYCLING, "idle_ttl")
 
-    async def _spawn(self) -> Supervised:
+    async def _spawn(self) -> WorkerProcess:
         jitter = self.limits.max_calls * self.limits.max_calls_jitter
         max_calls = max(1, round(self.limits.max_calls + random.uniform(-jitter, jitter))) * bool(
             self.limits.max_calls
@@ -160,20 +160,20 @@ class Pool:
         parent, child = socket.socketpair()
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "hub.worker", "--config", str(self.config),
+                sys.executable, "-m", "hub.pool.worker", "--config", str(self.config),
                 "--control-fd", str(child.fileno()), "--http-fd", str(self._http.fileno()),
                 "--max-calls", str(max_calls),
                 pass_fds=(child.fileno(), self._http.fileno()), start_new_session=True,
             )  # fmt: skip
         finally:
             child.close()
-        worker = Supervised(process, parent, on_exit=self._on_exit)
+        worker = WorkerProcess(process, parent, on_exit=self._on_exit)
         await worker.open()
         self.workers.append(worker)
         log.info("pool: started worker %d", worker.pid)
         return worker
 
-    def _on_exit(self, worker: Supervised, reason: str) -> None:
+    def _on_exit(self, worker: WorkerProcess, reason: str) -> None:
         self.replaced[reason] += 1
         if reason == "start_failed":
             self._failures += 1

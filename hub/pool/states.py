@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 
-from .errors import PoolError
+from ..errors import PoolError
 
 
 class WorkerState(enum.Enum):

@@ -1,10 +1,10 @@
 """One pooled worker: a fresh interpreter that imports the app and serves the proxy itself.
 
-Started by the supervisor (:mod:`hub.pool`) as ``python -m hub.worker`` (spawn
+Started by the supervisor (:mod:`hub.pool.supervisor`) as ``python -m hub.pool.worker`` (spawn
 semantics: nothing is inherited but the file descriptors it is handed, nothing
 is pickled)::
 
-    python -m hub.worker --config hub.yaml --control-fd 5 --http-fd 6 --max-calls 9731
+    python -m hub.pool.worker --config hub.yaml --control-fd 5 --http-fd 6 --max-calls 9731
 
 It serves the HTTP listening socket the supervisor bound (shared by every
 worker) and listens for gRPC on the same port as its siblings (SO_REUSEPORT).
@@ -32,10 +32,10 @@ import psutil
 
 from hub.proxy import Dispatcher, GrpcServer, HttpServer, http_app
 
-from .app import App
-from .service import import_app
-from .settings import Settings, load
-from .slots import SlotExecutor
+from ..app import App
+from ..loader import import_app
+from ..settings import Settings, load
+from .executors import SlotExecutor
 
 log = logging.getLogger(__name__)
 #: Seconds between heartbeats; a worker silent for the exec timeout is killed.
@@ -156,8 +156,8 @@ def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m hub.worker``; never returns (the process exits)."""
-    parser = argparse.ArgumentParser(prog="hub.worker")
+    """Entry point of ``python -m hub.pool.worker``; never returns (the process exits)."""
+    parser = argparse.ArgumentParser(prog="hub.pool.worker")
     parser.add_argument("--config", required=True)
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--http-fd", type=int, required=True)

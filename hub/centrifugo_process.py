@@ -1,6 +1,6 @@
 """The Centrifugo server process, run from the hub's own config.
 
-async with CentrifugoServer(settings, app.usage()) as server:
+async with CentrifugoProcess(settings, app.usage()) as server:
     print(server.url)              # http://127.0.0.1:8000
 """
 
@@ -34,7 +34,7 @@ def write_config(settings: Settings, usage: Usage) -> Path:
     return Path(name)
 
 
-class CentrifugoServer:
+class CentrifugoProcess:
     """Starts the pinned Centrifugo as a child process and stops it by pid."""
 
     def __init__(self, settings: Settings, usage: Usage, *, start_timeout: float = 15.0) -> None:
@@ -47,7 +47,7 @@ class CentrifugoServer:
 
     async def __aenter__(self) -> Self:
         if self._process is not None:
-            raise HubError("CentrifugoServer can be started only once")
+            raise HubError("CentrifugoProcess can be started only once")
         self._config = write_config(self.settings, self.usage)
         binary = find_binary()
         self._process = await asyncio.create_subprocess_exec(str(binary), "-c", str(self._config))

@@ -1,4 +1,6 @@
-"""The executor inside one pooled worker: bounded concurrency, a bounded queue, timeouts.
+"""The executors: what runs a call's handler, pooled (in a worker) or inline.
+
+:class:`SlotExecutor`, inside one pooled worker: bounded concurrency, a bounded queue, timeouts.
 
     executor = SlotExecutor(app, settings.pool, exec_timeout=4.5, on_limit=leave)
     dispatcher = Dispatcher(executor, settings.proxy)
@@ -8,6 +10,9 @@ A call takes one of ``concurrency`` slots; if none is free it waits at most
 at once (:class:`Overloaded`, a temporary error for the client). A call running
 past ``exec_timeout`` fails with :class:`CallFailed`, and ``on_limit`` tells
 the worker to leave (its handler may be stuck in a thread nothing can stop).
+
+:class:`InlineExecutor` runs handlers in the service's own event loop (``pool:
+workers: 0``, and tests). Both implement :class:`hub.proxy.Handler`.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from collections.abc import Callable
 from hub.centrifugo import Outcome, Request
 from hub.proxy import CallFailed, Overloaded
 
-from .app import App
-from .pool_settings import PoolSettings
+from ..app import App
+from .settings import PoolSettings
 
 
 class SlotExecutor:
@@ -85,3 +90,19 @@ class SlotExecutor:
     def oldest(self) -> float | None:
         """When the longest-running call started (monotonic), or None when idle."""
         return min(self.running.values(), default=None)
+
+
+class InlineExecutor:
+    """Runs each call's handler in this process, bounded by ``call_timeout``."""
+
+    def __init__(self, app: App, call_timeout: float) -> None:
+        self.app = app
+        self.call_timeout = call_timeout
+
+    async def handle(self, request: Request) -> Outcome:
+        """Run the handler; :class:`CallFailed` when it takes longer than ``call_timeout``."""
+        try:
+            async with asyncio.timeout(self.call_timeout):
+                return await self.app.run(request)
+        except TimeoutError:
+            raise CallFailed(f"{request.kind} handler exceeded {self.call_timeout}s") from None
