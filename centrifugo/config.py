@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from .keys import load_private_key
+from .kinds import KINDS, Route, kinds_routed
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
@@ -93,15 +94,20 @@ class CentrifugoSettings(_Section, frozen=True, kw_only=True):
 class Usage(msgspec.Struct, frozen=True, kw_only=True):
     """Which proxy kinds an application handles, by namespace.
 
+    ``single`` names the app-wide kinds it handles (connect, refresh);
     ``channel_patterns`` maps a channel kind to namespace patterns (fnmatch;
     "" is channels without a namespace); ``rpc_namespaces`` holds "" for
     methods without a namespace.
     """
 
-    connect: bool = False
-    refresh: bool = False
+    single: list[str] = []
     channel_patterns: dict[str, list[str]] = {}
     rpc_namespaces: list[str] = []
+
+    def kinds(self) -> list[str]:
+        """Every kind the app handles, in the order of the kinds table."""
+        handled = {*self.single, *self.channel_patterns, *(["rpc"] if self.rpc_namespaces else [])}
+        return [k for k in KINDS if k in handled]
 
     def handles(self, kind: str, namespace: str) -> bool:
         """True if some handler of ``kind`` serves channels of ``namespace``."""
@@ -119,9 +125,9 @@ def render(c: CentrifugoSettings, p: ProxySettings, usage: Usage) -> dict[str, A
         "allowed_origins": list(c.allowed_origins),
         "proxy": {},
     }
-    for kind in ("connect", "refresh"):
-        if getattr(usage, kind):
-            client["proxy"][kind] = {"enabled": True, **_proxy(p, kind)}
+    for kind in kinds_routed(Route.SINGLE):
+        if kind.name in usage.single:
+            client["proxy"][kind.name] = {"enabled": True, **_proxy(p, kind.name)}
     namespaces = dict(c.namespaces)
     for patterns in usage.channel_patterns.values():
         for name in patterns:  # a handler's exact namespace exists even if unconfigured
@@ -150,8 +156,9 @@ def render(c: CentrifugoSettings, p: ProxySettings, usage: Usage) -> dict[str, A
         "prometheus": {"enabled": True},
         "usage_stats": {"disabled": True},
     }
-    if usage.rpc_namespaces:
-        config["rpc"]["proxy"] = _proxy(p, "rpc")
+    for kind in kinds_routed(Route.METHOD):
+        if usage.rpc_namespaces:
+            config["rpc"]["proxy"] = _proxy(p, kind.name)
     if c.grpc_api_port:
         config["grpc_api"] = {"enabled": True, "address": c.host, "port": c.grpc_api_port, "key": c.api_key}
     if c.engine == "redis":
@@ -177,9 +184,9 @@ def _proxy(p: ProxySettings, kind: str) -> dict[str, Any]:
 
 def _namespace(ns: Namespace, name: str, usage: Usage) -> dict[str, Any]:
     opts: dict[str, Any] = {}
-    for kind in ("subscribe", "publish", "sub_refresh"):
-        if usage.handles(kind, name):
-            opts[f"{kind}_proxy_enabled"] = True
+    for kind in kinds_routed(Route.CHANNEL):
+        if usage.handles(kind.name, name):
+            opts[f"{kind.name}_proxy_enabled"] = True
     if ns.public:
         opts |= {"allow_subscribe_for_client": True, "allow_publish_for_subscriber": True}
     if ns.presence:

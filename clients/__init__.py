@@ -1,20 +1,52 @@
 """Outbound: the hub calls Centrifugo (server API publisher, real-time client)."""
 
-from .errors import (
-    ApiError,
-    ApiTimeoutError,
-    ClientError,
-    ClosedError,
-    NetworkError,
-    OverloadedError,
-    PublisherError,
-    ReplyError,
-    UnauthorizedError,
-    UnavailableError,
-)
-from .publisher import Publisher, PublisherSettings
-from .realtime import Push, RealtimeClient
-from .results import ClientInfo, History, Node, PresenceStats, Publication, Published, StreamPosition
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import (
+        ApiError,
+        ApiTimeoutError,
+        ClientError,
+        ClosedError,
+        NetworkError,
+        OverloadedError,
+        PublisherError,
+        ReplyError,
+        UnauthorizedError,
+        UnavailableError,
+    )
+    from .publisher import Publisher, PublisherSettings
+    from .realtime import Push, RealtimeClient
+    from .results import ClientInfo, History, Node, PresenceStats, Publication, Published, StreamPosition
+
+#: Where each export lives, loaded on first use (PEP 562): importing one module of the
+#: package does not load the rest.
+_EXPORTS = {
+    "ApiError": ".errors",
+    "ApiTimeoutError": ".errors",
+    "ClientError": ".errors",
+    "ClientInfo": ".results",
+    "ClosedError": ".errors",
+    "History": ".results",
+    "NetworkError": ".errors",
+    "Node": ".results",
+    "OverloadedError": ".errors",
+    "PresenceStats": ".results",
+    "Publication": ".results",
+    "Published": ".results",
+    "Publisher": ".publisher",
+    "PublisherError": ".errors",
+    "PublisherSettings": ".publisher",
+    "Push": ".realtime",
+    "RealtimeClient": ".realtime",
+    "ReplyError": ".errors",
+    "StreamPosition": ".results",
+    "UnauthorizedError": ".errors",
+    "UnavailableError": ".errors",
+}
 
 __all__ = [
     "ApiError",
@@ -39,3 +71,10 @@ __all__ = [
     "UnauthorizedError",
     "UnavailableError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = globals()[name] = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    return value

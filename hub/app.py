@@ -42,14 +42,11 @@ from hub.centrifugo import (
     Error,
     ErrorCode,
     Outcome,
-    PublishResult,
     Request,
     RPCResult,
-    SubRefreshResult,
-    SubscribeResult,
     Usage,
 )
-from hub.centrifugo.kinds import KINDS
+from hub.centrifugo.kinds import KINDS, Route
 from hub.clients import ApiTimeoutError, Published, Publisher
 
 from .errors import HubError
@@ -72,12 +69,6 @@ class PublishOptions(TypedDict, total=False):
 Lifespan = Callable[["App"], contextlib.AbstractAsyncContextManager[Any]]
 F = TypeVar("F", bound=HandlerFn)
 
-#: What a channel-kind handler's ``None`` means: allow with the namespace's defaults.
-_DEFAULTS: dict[str, Callable[[], Outcome]] = {
-    "subscribe": SubscribeResult,
-    "publish": PublishResult,
-    "sub_refresh": SubRefreshResult,
-}
 _DENIED = Error(code=ErrorCode.PERMISSION_DENIED, message="permission denied")
 
 
@@ -147,9 +138,9 @@ class App:
     def handler_for(self, request: Request) -> HandlerFn | None:
         """The handler that serves this request, or None (the call is refused)."""
         kind = KINDS[request.kind]
-        if kind.name == "rpc":
+        if kind.route is Route.METHOD:
             return self._rpc.get(request.method)  # type: ignore[union-attr]
-        if not kind.channel:
+        if kind.route is Route.SINGLE:
             return self._single.get(kind.name)
         namespace = namespace_of(request.channel)  # type: ignore[union-attr]
         routes = self._channel.get(kind.name, ())
@@ -164,8 +155,7 @@ class App:
     def usage(self) -> Usage:
         """Which kinds and namespaces this app handles (for Centrifugo's config)."""
         return Usage(
-            connect="connect" in self._single,
-            refresh="refresh" in self._single,
+            single=[k for k in KINDS if k in self._single],
             channel_patterns={k: [p for p, _ in v] for k, v in self._channel.items()},
             rpc_namespaces=sorted({namespace_of(m) for m in self._rpc}),
         )
@@ -275,10 +265,11 @@ class App:
 
 def refusal(request: Request) -> Outcome:
     """Deny by default: what a call without a handler gets."""
-    if request.kind == "rpc":
+    kind = KINDS[request.kind]
+    if kind.route is Route.METHOD:
         return Error(code=ErrorCode.METHOD_NOT_FOUND, message=f"method not found: {request.method}")  # type: ignore[union-attr]
-    if request.kind == "refresh" or request.kind == "sub_refresh":
-        return KINDS[request.kind].result(expired=True)  # type: ignore[call-arg]
+    if kind.extends:
+        return kind.result(expired=True)  # type: ignore[call-arg]
     return _DENIED
 
 
@@ -287,14 +278,15 @@ def outcome_of(request: Request, value: Any) -> Outcome:
     kind = KINDS[request.kind]
     if isinstance(value, Error | Disconnect | kind.result):
         return value
-    if kind.name == "rpc":
+    if kind.route is Route.METHOD:
         return RPCResult(data=value)
-    if value is None and kind.name in _DEFAULTS:
-        return _DEFAULTS[kind.name]()
+    # A channel handler's None allows with the namespace's defaults.
+    if value is None and kind.channel:
+        return kind.result()  # type: ignore[call-arg]  # channel results have no required field
     raise TypeError(
         f"{kind.name} handler returned {type(value).__name__}; "
         f"expected {kind.result.__name__}, Error or Disconnect"
-        + (" (or None to allow)" if kind.name in _DEFAULTS else "")
+        + (" (or None to allow)" if kind.channel else "")
     )
 
 

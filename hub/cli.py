@@ -23,16 +23,18 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from hub.centrifugo import VERSION, BinaryNotFound, find_binary, render
+from hub.centrifugo.errors import BinaryNotFound
 
-from .centrifugo_process import write_config
 from .errors import HubError
-from .loader import import_app
 from .pool.control import ask, control_path, table
-from .publishing import publisher_for
-from .service import Service
-from .settings import Settings, load
+
+# Each verb imports what it needs when it runs: `hub workers` answers without loading
+# the app runtime, grpc, aiohttp or yaml.
+if TYPE_CHECKING:
+    from .service import Service
+    from .settings import Settings
 
 log = logging.getLogger("hub")
 Runner = Callable[[argparse.Namespace], int]
@@ -92,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from .settings import load
+
     settings = load(args.config)
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -101,6 +105,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .loader import import_app
+    from .service import Service
+
     settings = _settings(args)
     app = import_app(settings.app)
     service = Service(settings, app, with_centrifugo=args.centrifugo, config=args.config)
@@ -145,6 +152,12 @@ def _reset(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from hub.centrifugo import find_binary
+
+    from .centrifugo_process import write_config
+    from .loader import import_app
+    from .settings import load
+
     settings = load(args.config)
     app = import_app(settings.app)
     usage = app.usage()
@@ -164,13 +177,16 @@ def _check(args: argparse.Namespace) -> int:
         problem = (result.stderr or result.stdout).strip()
         print(f"{args.config}: Centrifugo rejects the rendered config: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    kinds = [k for k in ("connect", "refresh") if getattr(usage, k)] + sorted(usage.channel_patterns)
-    kinds += ["rpc"] * bool(usage.rpc_namespaces)
-    print(f"{args.config}: ok (app {settings.app} handles: {', '.join(kinds) or 'nothing'})")
+    print(f"{args.config}: ok (app {settings.app} handles: {', '.join(usage.kinds()) or 'nothing'})")
     return 0
 
 
 def _centrifugo_config(args: argparse.Namespace) -> int:
+    from hub.centrifugo import render
+
+    from .loader import import_app
+    from .settings import load
+
     settings = load(args.config)
     config = render(settings.centrifugo, settings.proxy, import_app(settings.app).usage())
     print(json.dumps(config, indent=2))
@@ -178,6 +194,12 @@ def _centrifugo_config(args: argparse.Namespace) -> int:
 
 
 def _centrifugo_run(args: argparse.Namespace) -> int:
+    from hub.centrifugo import find_binary
+
+    from .centrifugo_process import write_config
+    from .loader import import_app
+    from .settings import load
+
     settings = load(args.config)
     binary = find_binary()
     path = write_config(settings, import_app(settings.app).usage())
@@ -185,12 +207,15 @@ def _centrifugo_run(args: argparse.Namespace) -> int:
 
 
 def _centrifugo_path(args: argparse.Namespace) -> int:
+    from hub.centrifugo import VERSION, find_binary
+
     print(find_binary())
     print(f"pinned version: {VERSION}", file=sys.stderr)
     return 0
 
 
 def _token(args: argparse.Namespace) -> int:
+    from .settings import load
     from .tokens import TokenMinter
 
     tokens = TokenMinter.from_settings(load(args.config).centrifugo)
@@ -203,6 +228,8 @@ def _token(args: argparse.Namespace) -> int:
 
 def _publish(args: argparse.Namespace) -> int:
     from .bulk import publish_lines, publish_one
+    from .publishing import publisher_for
+    from .settings import load
 
     settings = load(args.config)
     if args.json != "-":

@@ -36,8 +36,9 @@ CONFIG = {
             "closed": {},
             "pub": {"public": True},
         },
-        # Centrifugo checks expiring subscriptions on its presence tick (27 s by default).
-        "extra": {"client": {"presence_update_interval": "1s"}},
+        # Centrifugo checks expiring subscriptions on its presence tick (27 s by default), and
+        # calls sub_refresh only expired_sub_close_delay (25 s by default) after expiry.
+        "extra": {"client": {"presence_update_interval": "1s", "expired_sub_close_delay": "100ms"}},
     },
 }
 

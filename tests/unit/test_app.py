@@ -109,8 +109,8 @@ def test_usage_tells_which_kinds_and_namespaces_are_handled() -> None:
     app.rpc("echo")(lambda r: None)
     app.rpc("admin:stats")(lambda r: None)
     usage = app.usage()
-    assert usage.connect
-    assert not usage.refresh
+    assert usage.single == ["connect"]
+    assert usage.kinds() == ["connect", "subscribe", "publish", "rpc"]
     assert usage.channel_patterns == {"subscribe": ["chat", "room-*"], "publish": ["chat"]}
     assert usage.rpc_namespaces == ["", "admin"]
     assert usage.handles("subscribe", "room-7")

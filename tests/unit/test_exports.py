@@ -1,13 +1,12 @@
-"""Every package's __all__ is sorted and complete."""
+"""Every package's __all__ is sorted and complete, and every lazy export resolves."""
 
 from __future__ import annotations
 
 import importlib
-import inspect
 
 import pytest
 
-PACKAGES = ["hub", "hub.proxy", "hub.clients", "hub.centrifugo"]
+PACKAGES = ["hub", "hub.proxy", "hub.clients", "hub.centrifugo", "hub.pool"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -15,9 +14,13 @@ def test_all_is_sorted_and_complete(name: str) -> None:
     package = importlib.import_module(name)
     exported = package.__all__
     assert exported == sorted(exported, key=lambda n: (not n.isupper(), not n[0].isupper(), n))
-    public = {
-        attr
-        for attr, value in vars(package).items()
-        if not attr.startswith("_") and not inspect.ismodule(value) and attr != "annotations"
-    }
-    assert public == set(exported)
+    assert set(exported) == set(package._EXPORTS)
+    for attr in exported:  # each lazy export loads, and is the object its module defines
+        module = importlib.import_module(package._EXPORTS[attr], name)
+        assert getattr(package, attr) is getattr(module, attr)
+
+
+@pytest.mark.parametrize("name", PACKAGES)
+def test_an_unknown_name_is_an_attribute_error(name: str) -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        importlib.import_module(name).nope  # noqa: B018

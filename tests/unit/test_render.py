@@ -5,7 +5,7 @@ from __future__ import annotations
 from hub.centrifugo import CentrifugoSettings, Namespace, ProxySettings, Usage, render
 
 USAGE = Usage(
-    connect=True,
+    single=["connect"],
     channel_patterns={"subscribe": ["chat", "room-*"], "publish": ["chat"]},
     rpc_namespaces=["", "admin"],
 )
