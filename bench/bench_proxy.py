@@ -29,7 +29,7 @@ import psutil
 import yaml
 
 from hub.centrifugo import GRPC_SERVICE
-from hub.centrifugo._proto import proxy_pb2 as pb
+from hub.centrifugo.wire import proxy_pb as pb
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = Path(sys.executable).parent / "hub"

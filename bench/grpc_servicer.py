@@ -11,8 +11,8 @@ import sys
 
 import grpc
 
-from hub.centrifugo._proto import proxy_pb2 as pb
 from hub.centrifugo._proto import proxy_pb2_grpc as pb_grpc
+from hub.centrifugo.wire import proxy_pb as pb
 
 
 class Proxy(pb_grpc.CentrifugoProxyServicer):  # type: ignore[misc]

@@ -20,7 +20,8 @@ import msgspec
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from hub.centrifugo._proto import api_pb2 as pb
+from hub.centrifugo.wire import API_BATCH_METHOD
+from hub.centrifugo.wire import api_pb as pb
 
 from .errors import ApiError, ApiTimeoutError, NetworkError, PublisherError, UnauthorizedError
 
@@ -42,7 +43,6 @@ REQUESTS: dict[str, type[Message]] = {
     "refresh": pb.RefreshRequest,
     "channels": pb.ChannelsRequest,
 }
-_BATCH = "/centrifugal.centrifugo.api.CentrifugoApi/Batch"
 _JSON_BYTES = frozenset({"data", "conn_info", "chan_info", "info"})  # JSON documents as proto bytes
 _INT64 = frozenset({"offset", "rss", "expire_at"})  # 64-bit ints that protobuf's JSON writes as strings
 
@@ -121,7 +121,7 @@ class GrpcTransport:
                    ("grpc.max_reconnect_backoff_ms", 1000)]  # fmt: skip
         self._channel = grpc.aio.insecure_channel(self.target, options=options)
         self._call = self._channel.unary_unary(
-            _BATCH,
+            API_BATCH_METHOD,
             request_serializer=pb.BatchRequest.SerializeToString,
             response_deserializer=pb.BatchResponse.FromString,
         )

@@ -18,7 +18,7 @@ from centrifuge import Client
 from centrifuge import ReplyError as SdkReplyError
 
 from hub.centrifugo import GRPC_SERVICE
-from hub.centrifugo._proto import proxy_pb2 as pb
+from hub.centrifugo.wire import proxy_pb as pb
 from hub.clients import RealtimeClient, ReplyError
 
 from .servers import Stack

@@ -21,8 +21,8 @@ from hub.centrifugo import (
     SubscribeOptions,
     SubscribeResult,
 )
-from hub.centrifugo._proto import proxy_pb2 as pb
 from hub.centrifugo.codec import decode_json, decode_pb, encode_json, encode_pb
+from hub.centrifugo.wire import proxy_pb as pb
 
 RPC = KINDS["rpc"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hub.centrifugo._proto import api_pb2 as pb
+from hub.centrifugo.wire import api_pb as pb
 from hub.clients import ApiError, NetworkError
 from hub.clients._transport import _grpc_reply, _http_reply, _message, _replies
 
