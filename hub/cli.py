@@ -25,10 +25,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from hub.centrifugo.errors import BinaryNotFound
 
 from .errors import HubError
 from .pool.control import ask, control_path, table
+from .pool.messages import Reset, ResetDone, Status, Workers
 
 # Each verb imports what it needs when it runs: `hub workers` answers without loading
 # the app runtime, grpc, aiohttp or yaml.
@@ -140,14 +143,21 @@ async def _serve_until_signal(settings: Settings, service: Service) -> int:
 
 
 def _workers(args: argparse.Namespace) -> int:
-    status = ask(control_path(args.config), "workers", timeout=10)
-    print(json.dumps(status) if args.json else table(status))
+    status = ask(control_path(args.config), Workers(), timeout=10)
+    assert isinstance(status, Status)
+    if args.json:
+        print(json.dumps({k: v for k, v in msgspec.to_builtins(status).items() if k != "t"}))
+    else:
+        print(table(status))
     return 0
 
 
 def _reset(args: argparse.Namespace) -> int:
-    reply = ask(control_path(args.config), "reset")
-    print(f"replaced {reply['replaced']} workers")
+    reply = ask(control_path(args.config), Reset())
+    assert isinstance(reply, ResetDone)
+    print(f"replaced {reply.replaced} workers")
+    if reply.note:
+        print(f"hub: note: {reply.note}", file=sys.stderr)
     return 0
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import socket
 import time
 from collections.abc import Callable
-from typing import Any
 
 import psutil
 
 from ..errors import PoolError
+from .limits import Vitals
+from .messages import FROM_WORKER, Beat, Drain, Leaving, MessageError, Ready, WorkerRow, frame
 from .states import WorkerState, check_transition
 
 log = logging.getLogger(__name__)
@@ -25,10 +25,12 @@ class WorkerProcess:
 
     def __init__(
         self, process: asyncio.subprocess.Process, control: socket.socket,
-        on_exit: Callable[[WorkerProcess, str], None],
+        on_exit: Callable[[WorkerProcess, str], None], *, max_calls: int = 0,
     ) -> None:  # fmt: skip
         self.process = process
         self.pid = process.pid
+        self.max_calls = max_calls
+        self.draining_since: float | None = None
         self.state = S.STARTING
         self.spawned = self.last_beat = self.idle_since = time.monotonic()
         self.served = self.running = self.waiting = self.rss = 0
@@ -55,8 +57,8 @@ class WorkerProcess:
     async def _follow(self, reader: asyncio.StreamReader) -> None:
         try:
             while line := await reader.readline():
-                self._on_message(json.loads(line))
-        except (ConnectionError, ValueError):
+                self.on_line(line)
+        except (ConnectionError, ValueError):  # ValueError: a line over the reader's limit
             pass
         except Exception:
             log.exception("pool: lost track of worker %d; killing it", self.pid)
@@ -75,23 +77,37 @@ class WorkerProcess:
             self._writer.close()
         self._on_exit(self, self.reason)
 
-    def _on_message(self, m: dict[str, Any]) -> None:
-        kind = m.get("t")
+    def on_line(self, line: bytes) -> None:
+        """Take one line from the worker; a malformed one is logged and skipped."""
+        try:
+            message = FROM_WORKER.decode(line)
+        except MessageError as exc:
+            log.error("pool: worker %d: %s (ignored)", self.pid, exc)
+            return
         now = time.monotonic()
-        if kind == "ready" and self.state is S.STARTING:
+        if isinstance(message, Ready) and self.state is S.STARTING:
             self.last_beat = now
             self.move(S.READY)
             self._ready.set()
-        elif kind == "beat":
+        elif isinstance(message, Beat):
             self.last_beat = now
-            self.served, self.running, self.waiting = m["served"], m["running"], m["waiting"]
-            self.oldest, self.idle_since = m["oldest"], m["idle_since"]
+            self.served, self.running, self.waiting = message.served, message.running, message.waiting
+            self.oldest, self.idle_since = message.oldest, message.idle_since
             busy = S.WORKING if self.running else S.READY
             if self.state.serving and self.state is not busy:
                 self.move(busy)
-        elif kind == "leaving" and self.state.serving:
-            self.reason = m.get("reason", "left")
+        elif isinstance(message, Leaving) and self.state.serving:
+            self.reason = message.reason
+            self.draining_since = now
             self.move(S.RECYCLING)
+
+    def vitals(self) -> Vitals:
+        """What the limits are judged on (:func:`hub.pool.limits.judge`)."""
+        return Vitals(
+            state=self.state, spawned=self.spawned, last_beat=self.last_beat, oldest=self.oldest,
+            running=self.running, idle_since=self.idle_since, served=self.served,
+            max_calls=self.max_calls, rss=self.rss, draining_since=self.draining_since,
+        )  # fmt: skip
 
     async def wait_ready(self, limit: float) -> None:
         """Until the worker listens; :class:`PoolError` if it dies or takes too long."""
@@ -119,8 +135,9 @@ class WorkerProcess:
             return
         self.move(state)
         self.reason = self.reason or reason
+        self.draining_since = self.draining_since or time.monotonic()
         if self._writer is not None and not self._writer.is_closing():
-            self._writer.write(json.dumps({"t": "drain", "reason": reason}).encode() + b"\n")
+            self._writer.write(frame(Drain(reason=reason)))
 
     def kill(self, reason: str) -> None:
         """SIGKILL: for an exec timeout, a worker that will not start, or one past the destroy timeout."""
@@ -139,9 +156,9 @@ class WorkerProcess:
         except psutil.Error:
             pass
 
-    def row(self, now: float) -> dict[str, Any]:
+    def row(self, now: float) -> WorkerRow:
         """This worker as a row of ``hub workers``."""
-        return {
-            "pid": self.pid, "state": self.state.value, "served": self.served, "running": self.running,
-            "waiting": self.waiting, "rss": self.rss, "age": round(now - self.spawned, 1),
-        }  # fmt: skip
+        return WorkerRow(
+            pid=self.pid, state=self.state.value, served=self.served, running=self.running,
+            waiting=self.waiting, rss=self.rss, age=round(now - self.spawned, 1),
+        )  # fmt: skip

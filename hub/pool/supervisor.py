@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import random
@@ -24,12 +25,14 @@ import time
 from collections import Counter
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from hub.proxy.listeners import SHARED_BACKLOG
 
 from ..errors import PoolError
 from ..settings import Settings
+from .limits import Action, judge
+from .messages import ResetDone, Start, Status, frame
 from .process import WorkerProcess
 from .states import WorkerState
 
@@ -45,6 +48,8 @@ class Pool:
         self.settings = settings
         self.limits = settings.pool
         self.config = Path(config).resolve()
+        #: The config file as it was when the service started (a reset does not reread it).
+        self._config_digest = _digest(self.config)
         self.exec_timeout = self.limits.exec_limit(settings.proxy.call_timeout)
         self.workers: list[WorkerProcess] = []
         #: Why workers were replaced since the start (crash, exec_timeout, max_calls, ...).
@@ -113,8 +118,8 @@ class Pool:
                 try:
                     self._check_limits()
                     await self._top_up()
-                except Exception:  # supervision must outlive any one failure (e.g. EMFILE on spawn)
-                    log.exception("pool: supervision step failed; retrying")
+                except Exception:  # supervision outlives any one failure (e.g. EMFILE on spawn)
+                    log.exception("pool: supervision step failed; retrying in 1 s")
                     self._backoff_until = time.monotonic() + 1.0
                 await asyncio.sleep(TICK)
 
@@ -129,27 +134,17 @@ class Pool:
 
     def _check_limits(self) -> None:
         now = time.monotonic()
-        lim = self.limits
         for w in self.workers:
-            if w.state in (S.DEAD, S.STARTING):
-                if w.state is S.STARTING and now - w.spawned > lim.start_timeout:
-                    w.kill("start_timeout")
+            if w.state.serving:
+                w.poll_memory()
+            verdict = judge(w.vitals(), self.limits, exec_timeout=self.exec_timeout, now=now)
+            if verdict is None:
                 continue
-            if now - w.last_beat > self.exec_timeout:
-                # The event loop is blocked, i.e. a handler never yields (the last heartbeat may
-                # predate the call): only a kill helps.
-                w.kill("exec_timeout")
-            elif w.oldest is not None and now - w.oldest > self.exec_timeout + lim.destroy_timeout:
-                w.kill("exec_timeout")
-            if not w.state.serving:
-                continue
-            w.poll_memory()
-            if lim.max_memory and w.rss > lim.max_memory * 2**20:
-                w.drain(S.RECYCLING, "max_memory")
-            elif lim.ttl and now - w.spawned > lim.ttl:
-                w.drain(S.RECYCLING, "ttl")
-            elif lim.idle_ttl and not w.running and now - w.idle_since > lim.idle_ttl:
-                w.drain(S.RECYCLING, "idle_ttl")
+            if verdict.action is Action.KILL:
+                # Past the destroy timeout a drain keeps its own reason (max_memory, reset ...).
+                w.kill(w.reason if verdict.reason == "destroy_timeout" and w.reason else verdict.reason)
+            else:
+                w.drain(S.RECYCLING, verdict.reason)
 
     async def _spawn(self) -> WorkerProcess:
         jitter = self.limits.max_calls * self.limits.max_calls_jitter
@@ -160,14 +155,21 @@ class Pool:
         parent, child = socket.socketpair()
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "hub.pool.worker", "--config", str(self.config),
+                sys.executable, "-m", "hub.pool.worker",
                 "--control-fd", str(child.fileno()), "--http-fd", str(self._http.fileno()),
-                "--max-calls", str(max_calls),
-                pass_fds=(child.fileno(), self._http.fileno()), start_new_session=True,
+                stdin=asyncio.subprocess.PIPE, pass_fds=(child.fileno(), self._http.fileno()),
+                start_new_session=True,
             )  # fmt: skip
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
-        worker = WorkerProcess(process, parent, on_exit=self._on_exit)
+        # The worker runs with the settings this supervisor validated, never rereading the file.
+        assert process.stdin is not None
+        process.stdin.write(frame(Start.of(self.settings, max_calls)))
+        process.stdin.close()
+        worker = WorkerProcess(process, parent, on_exit=self._on_exit, max_calls=max_calls)
         await worker.open()
         self.workers.append(worker)
         log.info("pool: started worker %d", worker.pid)
@@ -195,18 +197,34 @@ class Pool:
                 await self.reset()
             except PoolError as exc:
                 log.error("pool: reset failed: %s", exc)
+            except Exception:  # the loop that serves SIGHUP must outlive any one reset
+                log.exception("pool: reset failed")
 
-    async def reset(self) -> int:
+    async def reset(self) -> ResetDone:
         """Replace every worker, one at a time: start the new one, then drain the old one.
 
-        Returns the number of workers replaced; no call fails because of it.
+        The new workers import the app's code afresh, with the settings the service
+        started with (hub.yaml is not reread: restart to apply an edit of it). No call
+        fails because of a reset; a new worker that cannot start (code that does not
+        import, no process to be had) stops the reset with :class:`PoolError` and keeps
+        the old workers serving.
         """
         async with self._reset_lock:
+            note = ""
+            if _digest(self.config) != self._config_digest:
+                note = (
+                    f"{self.config} changed since the service started: a reset reloads the app's "
+                    "code, not the config; restart `hub serve` to apply the new config"
+                )
+                log.warning("pool: %s", note)
             old = [w for w in self.workers if w.state.serving]
             for w in old:
                 if self._closing:
                     break
-                new = await self._spawn()
+                try:
+                    new = await self._spawn()
+                except OSError as exc:
+                    raise PoolError(f"reset stopped: cannot start a worker: {exc}") from exc
                 try:
                     await new.wait_ready(self.limits.start_timeout)
                 except PoolError:
@@ -215,15 +233,22 @@ class Pool:
                 if w.state.serving:
                     w.drain(S.STOPPING, "reset")
                     await w.wait_dead(self.limits.destroy_timeout + 1.0)
-            return len(old)
+            return ResetDone(replaced=len(old), note=note)
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Status:
         """What ``hub workers`` shows: one row per worker, and why workers were replaced."""
         now = time.monotonic()
-        return {
-            "mode": "pool",
-            "size": self.limits.size,
-            "uptime": round(now - self._started, 1),
-            "replaced": dict(self.replaced),
-            "workers": [w.row(now) for w in self.workers if w.state is not S.DEAD],
-        }
+        return Status(
+            mode="pool",
+            size=self.limits.size,
+            uptime=round(now - self._started, 1),
+            replaced=dict(self.replaced),
+            workers=[w.row(now) for w in self.workers if w.state is not S.DEAD],
+        )
+
+
+def _digest(path: Path) -> bytes:
+    try:
+        return hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return b""

@@ -4,7 +4,11 @@ Started by the supervisor (:mod:`hub.pool.supervisor`) as ``python -m hub.pool.w
 semantics: nothing is inherited but the file descriptors it is handed, nothing
 is pickled)::
 
-    python -m hub.pool.worker --config hub.yaml --control-fd 5 --http-fd 6 --max-calls 9731
+    python -m hub.pool.worker --control-fd 5 --http-fd 6   < Start message (settings, max_calls)
+
+It reads its settings from stdin (:class:`hub.pool.messages.Start`): the ones the
+supervisor validated and runs with, so an edit of hub.yaml never reaches a worker
+until the service restarts.
 
 It serves the HTTP listening socket the supervisor bound (shared by every
 worker) and listens for gRPC on the same port as its siblings (SO_REUSEPORT).
@@ -19,14 +23,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
 import sys
 import time
 from contextlib import AsyncExitStack
-from typing import Any
 
 import psutil
 
@@ -34,8 +36,9 @@ from hub.proxy import Dispatcher, GrpcServer, HttpServer, http_app
 
 from ..app import App
 from ..loader import import_app
-from ..settings import Settings, load
+from ..settings import Settings
 from .executors import SlotExecutor
+from .messages import START, TO_WORKER, Beat, Drain, Leaving, Message, MessageError, Ready, frame
 
 log = logging.getLogger(__name__)
 #: Seconds between heartbeats; a worker silent for the exec timeout is killed.
@@ -91,12 +94,12 @@ class Worker:
                     max_connection_age=pool.grpc_connection_ttl or None,
                 )  # fmt: skip
                 await stack.enter_async_context(grpc)
-            _send(writer, {"t": "ready"})
+            _send(writer, Ready())
             async with asyncio.TaskGroup() as tasks:
                 beats = tasks.create_task(self._beat(writer))
                 commands = tasks.create_task(self._commands(reader))
                 await self._leave.wait()
-                _send(writer, {"t": "leaving", "reason": self.reason})
+                _send(writer, Leaving(reason=self.reason))
                 # gRPC's stop sends GOAWAY and waits for in-flight calls; HTTP answers what
                 # arrives on open connections with `Connection: close` until they are gone.
                 # At shutdown every sibling drains too: there is nowhere to move a connection to.
@@ -112,17 +115,21 @@ class Worker:
     async def _beat(self, writer: asyncio.StreamWriter) -> None:
         e = self.executor
         while True:
-            _send(writer, {
-                "t": "beat", "served": e.served, "running": len(e.running), "waiting": e.waiting,
-                "oldest": e.oldest(), "idle_since": e.idle_since,
-            })  # fmt: skip
+            _send(writer, Beat(
+                served=e.served, running=len(e.running), waiting=e.waiting, oldest=e.oldest(),
+                idle_since=e.idle_since,
+            ))  # fmt: skip
             await asyncio.sleep(BEAT)
 
     async def _commands(self, reader: asyncio.StreamReader) -> None:
         while line := await reader.readline():
-            message = json.loads(line)
-            if message.get("t") == "drain":
-                self.leave(message.get("reason", "told to drain"))
+            try:
+                message = TO_WORKER.decode(line)
+            except MessageError as exc:
+                log.error("worker %d: %s (ignored)", os.getpid(), exc)
+                continue
+            if isinstance(message, Drain):
+                self.leave(message.reason)
         self.leave("supervisor gone")
 
 
@@ -149,32 +156,31 @@ async def _drain_grpc(server: GrpcServer, port: int, seconds: float) -> None:
     await server.drain()
 
 
-def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+def _send(writer: asyncio.StreamWriter, message: Message) -> None:
     # write() sends at once when the socket has room, so a message leaves even if a
     # handler blocks the event loop right after.
-    writer.write(json.dumps(message).encode() + b"\n")
+    writer.write(frame(message))
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m hub.pool.worker``; never returns (the process exits)."""
     parser = argparse.ArgumentParser(prog="hub.pool.worker")
-    parser.add_argument("--config", required=True)
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--http-fd", type=int, required=True)
-    parser.add_argument("--max-calls", type=int, default=0)
     args = parser.parse_args(argv)
     control = socket.socket(fileno=args.control_fd)
     http = socket.socket(fileno=args.http_fd)
     code = 0
     try:
-        settings = load(args.config)
+        start = START.decode(sys.stdin.buffer.read())
+        settings = start.decode_settings()
         logging.basicConfig(
             level=settings.log_level.upper(),
             format=f"%(asctime)s %(levelname)s %(name)s[worker {os.getpid()}]: %(message)s",
         )
         sys.path.insert(0, os.getcwd())
         app = import_app(settings.app)
-        asyncio.run(Worker(settings, app, control, http, args.max_calls).run())
+        asyncio.run(Worker(settings, app, control, http, start.max_calls).run())
     except BaseException as exc:  # a worker reports why it failed, then goes
         if not isinstance(exc, KeyboardInterrupt | SystemExit):
             log.critical("worker %d failed: %s: %s", os.getpid(), type(exc).__name__, exc, exc_info=exc)

@@ -10,8 +10,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from hub.clients import RealtimeClient, ReplyError
 from hub.pool.control import ask, control_path
+from hub.pool.messages import Workers
 
 from .servers import Stack
 
@@ -50,7 +53,7 @@ def once(stack: Stack, method: str, data: Any = None) -> tuple[int, Any]:
 
 def status(stack: Stack) -> dict[str, Any]:
     """The pool as the running service reports it (what `hub workers --json` prints)."""
-    return ask(control_path(stack.path), "workers", timeout=10)
+    return msgspec.to_builtins(ask(control_path(stack.path), Workers(), timeout=10))  # type: ignore[no-any-return]
 
 
 def serving(s: dict[str, Any]) -> list[int]:

@@ -23,7 +23,7 @@ CONTRACT = [
     ("hub.proxy", ("hub.clients", "hub.app", "hub.pool", "hub.settings", "aiohttp", "yaml", "redis")),
     ("hub.clients", ("hub.proxy", "hub.app", "hub.pool", "starlette", "uvicorn", "yaml")),
     # What `hub workers` and `hub reset` load.
-    ("hub.cli", ("hub.app", "hub.settings", "msgspec", *HEAVY)),
+    ("hub.cli", ("hub.app", "hub.settings", *HEAVY)),
     # A pooled worker never loads the supervisor, the control server or the Centrifugo runner.
     ("hub.pool.worker", ("hub.pool.supervisor", "hub.pool.control", "hub.centrifugo_process", "hub.service")),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hub.pool.control import Inline, control_path, table
+from hub.pool.messages import Status, WorkerRow
 
 
 def test_control_socket_sits_next_to_the_config(tmp_path: Path) -> None:
@@ -20,15 +21,13 @@ def test_a_long_config_path_gets_a_short_socket_in_the_temp_dir(tmp_path: Path) 
 
 
 def test_table_has_one_row_per_worker_and_the_replacements() -> None:
-    status = {
-        "mode": "pool", "size": 2, "replaced": {"crash": 1, "max_memory": 2},
-        "workers": [
-            {"pid": 11, "state": "ready", "served": 5, "running": 0, "waiting": 0, "rss": 50 * 2**20,
-             "age": 3.0},
-            {"pid": 12, "state": "working", "served": 7, "running": 2, "waiting": 1, "rss": 2**20,
-             "age": 1.25},
+    status = Status(
+        mode="pool", size=2, replaced={"crash": 1, "max_memory": 2},
+        workers=[
+            WorkerRow(pid=11, state="ready", served=5, running=0, waiting=0, rss=50 * 2**20, age=3.0),
+            WorkerRow(pid=12, state="working", served=7, running=2, waiting=1, rss=2**20, age=1.25),
         ],
-    }  # fmt: skip
+    )  # fmt: skip
     lines = table(status).splitlines()
     assert lines[0].split() == ["PID", "STATE", "CALLS", "RUNNING", "WAITING", "MEMORY", "AGE"]
     assert lines[1].split() == ["11", "ready", "5", "0", "0", "50.0", "MiB", "3.0s"]
