@@ -31,9 +31,12 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module", params=["http", "grpc"])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """Centrifugo + `hub serve` with the module's ``APP`` and ``CONFIG``, over each proxy transport."""
+    """Centrifugo + `hub serve` with the module's ``APP``, ``CONFIG`` and ``ENV``, over each proxy transport."""
     app = request.module.APP
     extra = getattr(request.module, "CONFIG", {})
-    s = Stack(tmp_path_factory.mktemp(f"stack-{request.param}"), stack_config(app, request.param, **extra))
+    config = stack_config(app, request.param, **extra)
+    s = Stack(
+        tmp_path_factory.mktemp(f"stack-{request.param}"), config, env=getattr(request.module, "ENV", {})
+    )
     with s.running():
         yield s

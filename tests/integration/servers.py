@@ -90,6 +90,8 @@ class Stack:
 
     tmp: Path
     config: dict[str, Any]
+    #: Environment variables for the processes the stack starts (over the test run's own).
+    env: dict[str, str] = field(default_factory=dict)
     hub: subprocess.Popen[bytes] | None = None
     centrifugo: subprocess.Popen[bytes] | None = None
     logs: list[Path] = field(default_factory=list)
@@ -121,7 +123,7 @@ class Stack:
     def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = self.tmp / f"{name}.log"
         self.logs.append(log)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         command = [str(HUB), *args, "-c", str(self.path)]
         with log.open("ab") as out:
             return subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=out, env=env)

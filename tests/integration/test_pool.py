@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -19,16 +20,18 @@ from pathlib import Path
 
 import psutil
 import pytest
+import yaml
 
 from hub.clients import RealtimeClient, ReplyError
+from hub.pool.control import control_path
 
 from .pool_helpers import Burst, connection, direct_rpc, once, serving, status, wait_for
 from .servers import HUB, ROOT, Stack, stack_config
 
 APP = "tests.integration.pool_app:app"
-#: While this file exists, importing the pool app fails (a broken deploy); set before any stack starts.
+#: While this file exists, importing the pool app fails (a broken deploy).
 BROKEN = Path(tempfile.gettempdir()) / f"hub-test-broken-deploy-{os.getpid()}"
-os.environ["HUB_TEST_BROKEN_DEPLOY"] = str(BROKEN)
+ENV = {"HUB_TEST_BROKEN_DEPLOY": str(BROKEN)}
 CONFIG = {
     "pool": {"workers": 2, "exec_timeout": 1.5, "max_memory": 150, "destroy_timeout": 3},
     "centrifugo": {"namespaces": {"news": {"public": True}}},
@@ -251,3 +254,35 @@ def test_max_calls_recycles_workers(small: Stack) -> None:
     assert max(counts.values()) <= 4
     assert len(counts) >= 3
     assert status(small)["replaced"]["max_calls"] >= before + 2
+
+
+def test_a_reset_after_editing_hub_yaml_keeps_the_settings_the_service_runs_with(small: Stack) -> None:
+    """Documented: a reset reloads the app's code, not the config (docs/architecture.md)."""
+    old = set(serving(full(small)))
+    original = small.path.read_text()
+    edited = yaml.safe_load(original)
+    edited["proxy"]["secret"] = "a-new-secret-nobody-rendered-for-centrifugo"
+    small.path.write_text(yaml.safe_dump(edited))
+    try:
+        reset = hub(small, "reset")
+    finally:
+        small.path.write_text(original)
+    assert reset.returncode == 0, reset.stderr
+    assert reset.stdout.strip() == "replaced 1 workers"
+    assert "changed since the service started: a reset reloads the app's code, not the config" in reset.stderr
+    new = set(serving(full(small, old)))
+    assert not new & old
+    assert once(small, "pid") == (200, new.pop())  # the old secret, which Centrifugo still sends, works
+
+
+def test_a_malformed_control_request_is_refused_and_the_service_goes_on(small: Stack) -> None:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(str(control_path(small.path)))
+        s.sendall(b'{"t": "shutdown"}\n')
+        reply = s.makefile("rb").readline()
+    assert reply.startswith(b'{"t":"refused","error":"malformed control request')
+    assert b"expected a workers or reset request" in reply
+    out = hub(small, "workers")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1].startswith("1 of 1 workers")
