@@ -90,7 +90,7 @@ def _wire_fields(result: msgspec.Struct, binary: bool, raw_json: bool) -> dict[s
             fields[name] = {
                 k: {"value": v} for k, v in msgspec.structs.asdict(value).items() if v is not None
             }
-        elif name == "subs":
+        elif name == "subs" and value:
             fields[name] = {ch: _wire_fields(opts, binary, raw_json) for ch, opts in value.items()}
         elif value:
             fields[name] = value

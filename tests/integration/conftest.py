@@ -12,6 +12,20 @@ from hub.centrifugo import BinaryNotFound, find_binary
 from .servers import Stack, redis_server, stack_config
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked ``any_transport`` needs a stack, not a particular proxy transport: run it once."""
+    dropped = [
+        item
+        for item in items
+        if item.get_closest_marker("any_transport")
+        and getattr(item, "callspec", None) is not None
+        and item.callspec.params.get("stack") == "grpc"  # type: ignore[attr-defined]
+    ]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if item not in dropped]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def centrifugo_binary() -> Path:
     try:

@@ -14,6 +14,7 @@ _DEMO = yaml.safe_load((ROOT / "demo" / "hub.yaml").read_text())
 CONFIG = {"pool": _DEMO["pool"], "centrifugo": {"namespaces": _DEMO["centrifugo"]["namespaces"]}}
 
 
+@pytest.mark.any_transport
 async def test_the_tour_shows_every_step(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     await tour(stack.ws_url)
     out = capsys.readouterr().out

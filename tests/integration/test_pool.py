@@ -48,6 +48,7 @@ def hub(stack: Stack, verb: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(HUB), verb, "-c", str(stack.path)], cwd=ROOT, capture_output=True, text=True)
 
 
+@pytest.mark.any_transport
 def test_hub_workers_prints_one_row_per_worker(stack: Stack) -> None:
     pids = serving(full(stack))
     out = hub(stack, "workers")
@@ -58,6 +59,7 @@ def test_hub_workers_prints_one_row_per_worker(stack: Stack) -> None:
     assert summary.startswith("2 of 2 workers")
 
 
+@pytest.mark.any_transport
 async def test_handlers_in_workers_publish_through_their_own_publisher(stack: Stack) -> None:
     async with RealtimeClient(stack.ws_url) as listener, RealtimeClient(stack.ws_url) as caller:
         await listener.connect(data={"user": "listener"})
@@ -113,6 +115,7 @@ async def test_a_memory_hog_is_recycled_after_its_call(stack: Stack) -> None:
     assert s["replaced"]["max_memory"] == before + 1
 
 
+@pytest.mark.any_transport
 def test_state_does_not_leak_between_workers(stack: Stack, tmp_path: Path) -> None:
     full(stack)
     flag = tmp_path / "blocked"
@@ -152,6 +155,7 @@ async def test_reset_under_load_fails_no_call(stack: Stack) -> None:
     assert burst.errors.total() == 0
 
 
+@pytest.mark.any_transport
 def test_sighup_replaces_every_worker(stack: Stack) -> None:
     assert stack.hub is not None
     old = set(serving(full(stack)))
@@ -163,6 +167,7 @@ def test_sighup_replaces_every_worker(stack: Stack) -> None:
     assert once(stack, "pid")[0] == 200
 
 
+@pytest.mark.any_transport
 def test_a_reset_to_code_that_cannot_import_keeps_the_old_workers(stack: Stack) -> None:
     old = serving(full(stack))
     before = status(stack)["replaced"].get("start_failed", 0)

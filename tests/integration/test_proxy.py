@@ -202,6 +202,7 @@ async def calls_seen(client: RealtimeClient) -> dict[str, int]:
     return result
 
 
+@pytest.mark.any_transport
 async def test_calls_without_the_shared_secret_never_reach_the_app(stack: Stack, raw: RealtimeClient) -> None:
     await raw.connect(data={"user": "grace"})
     before = await calls_seen(raw)
@@ -229,6 +230,7 @@ async def test_calls_without_the_shared_secret_never_reach_the_app(stack: Stack,
         ("teleport", b"{}", 404, "unknown proxy kind 'teleport'"),
     ],
 )
+@pytest.mark.any_transport
 async def test_malformed_http_calls_get_a_clear_error(
     stack: Stack, raw: RealtimeClient, path: str, body: bytes, status: int, message: str
 ) -> None:
@@ -240,6 +242,7 @@ async def test_malformed_http_calls_get_a_clear_error(
     assert await raw.rpc("echo", 1) == {"echo": 1, "user": "after-malformed"}
 
 
+@pytest.mark.any_transport
 async def test_malformed_grpc_calls_get_invalid_argument(stack: Stack, raw: RealtimeClient) -> None:
     metadata = [("x-hub-proxy-secret", "test-proxy-secret")]
     with pytest.raises(grpc.aio.AioRpcError) as exc:
