@@ -30,6 +30,8 @@ from .grpc import proxy_service
 log = logging.getLogger(__name__)
 #: The kernel's accept queue of a listening socket shared by a pool's workers.
 SHARED_BACKLOG = 2048
+#: Seconds a keep-alive connection must stay idle before a draining server closes it.
+IDLE_CLOSE = 0.25
 
 
 class _Lifecycle:
@@ -91,11 +93,14 @@ class HttpServer(_Lifecycle):
                 loop.remove_reader(sock.fileno())
 
     async def drain(self, seconds: float) -> None:
-        """Stop accepting, answer calls on open connections with ``Connection: close``, and
-        wait up to ``seconds`` for clients to close them.
+        """Stop accepting, answer calls on open connections with ``Connection: close``, close
+        connections that stay idle, and wait up to ``seconds`` for the rest.
 
-        Unlike closing idle keep-alive connections at once, this never races a
-        client that is just sending a request on one.
+        A keep-alive connection is closed only after it has been idle for
+        :data:`IDLE_CLOSE` seconds in a row: the client (Centrifugo's Go pool
+        reuses its most recent connection first) is then unlikely to be sending a
+        request on it, and a worker with nothing in flight leaves at once instead of
+        waiting out the destroy timeout for connections nobody uses.
         """
         self.stop_accepting()
         # A connection accepted just now is attached to the server on the next loop turns;
@@ -103,8 +108,21 @@ class HttpServer(_Lifecycle):
         await asyncio.sleep(0.05)
         for server in self._server.servers:
             server.close()  # this process's copy of the listening socket only
+        connections = self._server.server_state.connections
+        #: connection -> (the request cycle it was idle after, since when)
+        idle: dict[object, tuple[object, float]] = {}
         deadline = time.monotonic() + seconds
-        while self._server.server_state.connections and time.monotonic() < deadline:  # noqa: ASYNC110
+        while connections and (now := time.monotonic()) < deadline:
+            for connection in list(connections):
+                cycle = getattr(connection, "cycle", None)
+                if cycle is not None and not cycle.response_complete:
+                    idle.pop(connection, None)  # a call in flight: it gets `Connection: close`
+                    continue
+                seen = idle.get(connection)
+                if seen is None or seen[0] is not cycle:  # idle after a new request: start again
+                    idle[connection] = (cycle, now)
+                elif now - seen[1] >= IDLE_CLOSE:
+                    connection.shutdown()
             await asyncio.sleep(0.02)
 
     async def __aenter__(self) -> Self:
