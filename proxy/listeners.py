@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 SHARED_BACKLOG = 2048
 #: Seconds a keep-alive connection must stay idle before a draining server closes it.
 IDLE_CLOSE = 0.25
+#: Connection birth times kept before the table is cleared.
+_MAX_TRACKED = 4096
 
 
 class _Lifecycle:
@@ -58,8 +61,9 @@ class HttpServer(_Lifecycle):
     """
 
     def __init__(
-        self, app: ASGIApp, host: str, port: int, *, grace: float = 10.0, sock: socket.socket | None = None
-    ) -> None:
+        self, app: ASGIApp, host: str, port: int, *, grace: float = 10.0, sock: socket.socket | None = None,
+        max_connection_age: float | None = None,
+    ) -> None:  # fmt: skip
         config = uvicorn.Config(
             self._asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off",
             timeout_graceful_shutdown=math.ceil(grace), server_header=False, date_header=False,
@@ -70,10 +74,15 @@ class HttpServer(_Lifecycle):
         self._task: asyncio.Task[None] | None = None
         self._sockets = [sock] if sock is not None else None
         self._draining = False
+        #: A keep-alive connection older than this is closed after its next answer, so the
+        #: client reconnects and the kernel may hand the new connection to another worker.
+        self._max_age = max_connection_age
+        #: When each client connection (peer address) was first seen.
+        self._born: dict[tuple[str, int], float] = {}
         self.address = f"http://{host}:{port}"
 
     async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._draining:
+        if not self._draining and not self._too_old(scope):
             return await self._app(scope, receive, send)
 
         async def closing(message: Message) -> None:
@@ -83,6 +92,19 @@ class HttpServer(_Lifecycle):
             await send(message)
 
         return await self._app(scope, receive, closing)
+
+    def _too_old(self, scope: Scope) -> bool:
+        if self._max_age is None or scope["type"] != "http" or not scope.get("client"):
+            return False
+        peer = scope["client"]
+        now = time.monotonic()
+        born = self._born.setdefault(peer, now)
+        if now - born < self._max_age:
+            return False
+        del self._born[peer]  # this answer closes it; the peer's next connection starts afresh
+        if len(self._born) > _MAX_TRACKED:  # connections closed by the client are never seen again
+            self._born.clear()
+        return True
 
     def stop_accepting(self) -> None:
         """Take no new connection from now on (the listening socket stays open for a moment)."""
@@ -121,7 +143,7 @@ class HttpServer(_Lifecycle):
                 seen = idle.get(connection)
                 if seen is None or seen[0] is not cycle:  # idle after a new request: start again
                     idle[connection] = (cycle, now)
-                elif now - seen[1] >= IDLE_CLOSE:
+                elif now - seen[1] >= IDLE_CLOSE and not _readable(connection):
                     connection.shutdown()
             await asyncio.sleep(0.02)
 
@@ -148,6 +170,20 @@ class HttpServer(_Lifecycle):
         self._server.should_exit = True
         if self._task is not None:
             await self._task
+
+
+def _readable(connection: object) -> bool:
+    """True when the peer's next request is already in the socket, not yet read by the loop:
+    closing now would reset it. The loop reads it on its next turn; close later."""
+    transport = getattr(connection, "transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return bool(readable)
 
 
 class GrpcServer(_Lifecycle):

@@ -54,6 +54,11 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     #: reconnect, maybe to another worker; what lets a worker stop without cancelling a
     #: gRPC call (0: never, then a reset can fail the few calls that cross the GOAWAY).
     grpc_connection_ttl: OptionalSeconds = 1.0
+    #: Life of an HTTP keep-alive connection: the answer after it carries
+    #: ``Connection: close``, so Centrifugo reconnects and the kernel may give the new
+    #: connection to another worker; what spreads the load again after a worker is
+    #: replaced (0: never; connections then stay on the workers that accepted them).
+    http_connection_ttl: OptionalSeconds = 2.0
 
     @property
     def size(self) -> int:

@@ -83,7 +83,12 @@ class Worker:
             await stack.enter_async_context(self.app.lifespan(self.settings))
             http = await stack.enter_async_context(
                 HttpServer(
-                    http_app(dispatcher), p.host, p.http_port, grace=pool.destroy_timeout, sock=self._http
+                    http_app(dispatcher),
+                    p.host,
+                    p.http_port,
+                    grace=pool.destroy_timeout,
+                    sock=self._http,
+                    max_connection_age=pool.http_connection_ttl or None,
                 )
             )
             self._listener = http
@@ -180,7 +185,11 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.path.insert(0, os.getcwd())
         app = import_app(settings.app)
-        asyncio.run(Worker(settings, app, control, http, start.max_calls).run())
+        # Not asyncio.run(): at its end it waits for the default executor's threads, and a
+        # sync handler stuck past the exec timeout would keep this process alive after it
+        # answered every call. Everything worth waiting for ended with Worker.run().
+        runner = asyncio.Runner()
+        runner.run(Worker(settings, app, control, http, start.max_calls).run())
     except BaseException as exc:  # a worker reports why it failed, then goes
         if not isinstance(exc, KeyboardInterrupt | SystemExit):
             log.critical("worker %d failed: %s: %s", os.getpid(), type(exc).__name__, exc, exc_info=exc)

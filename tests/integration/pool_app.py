@@ -42,6 +42,13 @@ async def loop(request: RPCRequest) -> None:
         pass
 
 
+@app.rpc("stuck")
+def stuck(request: RPCRequest) -> int:
+    """A sync handler stuck in its thread far past the exec timeout (nothing can stop a thread)."""
+    time.sleep(request.json())
+    return os.getpid()
+
+
 @app.rpc("hog")
 async def hog(request: RPCRequest) -> int:
     HOARD.append(b"x" * (int(request.json()) << 20))

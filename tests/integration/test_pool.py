@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -101,6 +102,39 @@ async def test_an_endless_handler_is_answered_and_its_worker_replaced(stack: Sta
         s = await asyncio.to_thread(full, stack, pids - set(serving(s)) or set())
         assert len(pids & set(serving(s))) == 1  # exactly one worker was replaced
         assert await client.rpc("pid") in serving(s)
+
+
+async def test_a_worker_stuck_in_a_thread_leaves_as_soon_as_nothing_is_in_flight(stack: Stack) -> None:
+    """Answered by the exec timeout, the worker exits by itself: no kill, no waiting for the thread."""
+    before = status(stack)["replaced"].get("exec_timeout", 0)
+    async with RealtimeClient(stack.ws_url, timeout=10) as client:
+        await client.connect(data={"user": "stuck"})
+        with pytest.raises(ReplyError) as exc:
+            await client.rpc("stuck", 60)
+        assert (exc.value.code, exc.value.temporary) == TEMPORARY
+        s = await asyncio.to_thread(wait_for, stack, lambda s: s["replaced"].get("exec_timeout", 0) > before)
+    log = stack.log_text()
+    gone = re.findall(r"pool: worker (\d+) exited \(exec_timeout\)", log)
+    assert gone, log[-2000:]
+    assert f"killing worker {gone[-1]}" not in log
+    assert int(gone[-1]) not in serving(s)
+
+
+async def test_after_a_replacement_the_new_worker_gets_its_share_of_calls(stack: Stack) -> None:
+    """Centrifugo's keep-alive connections move (http_connection_ttl, grpc_connection_ttl)."""
+    old = set(serving(full(stack)))
+    async with Burst(stack, clients=8) as burst:
+        await burst.until(successes=40)
+        victim = burst.pids[-1]
+        os.kill(victim, signal.SIGKILL)
+        s = await asyncio.to_thread(full, stack, {victim})
+        (newcomer,) = set(serving(s)) - old
+        await asyncio.to_thread(
+            wait_for, stack,
+            lambda s: any(w["pid"] == newcomer and w["served"] > 20 for w in s["workers"]),
+            within=30, what=f"worker {newcomer} serving calls",
+        )  # fmt: skip
+    assert burst.pids.count(newcomer) > 20
 
 
 async def test_a_memory_hog_is_recycled_after_its_call(stack: Stack) -> None:
