@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
@@ -23,7 +22,7 @@ from typing import Self
 from hub.proxy import Dispatcher, GrpcServer, HttpServer, ProxyError, http_app
 
 from .app import App
-from .centrifugo_process import CentrifugoProcess
+from .centrifugo_process import CentrifugoProcess, check_free
 from .errors import HubError
 from .pool import Controllable, ControlServer, Inline, InlineExecutor, Pool, control_path
 from .settings import Settings
@@ -48,12 +47,8 @@ def check_ports(settings: Settings, *, with_centrifugo: bool = False) -> None:
             ("centrifugo.grpc_api_port", c.host, c.grpc_api_port, ""),
         ]
     for key, host, port, hint in ports:
-        if not port:
-            continue
-        try:
-            socket.create_server((host, port)).close()
-        except OSError as exc:
-            raise HubError(f"{key}: cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from exc
+        if port:
+            check_free(key, host, port, hint)
 
 
 class Service:

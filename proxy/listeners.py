@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -134,7 +135,7 @@ class HttpServer(_Lifecycle):
             try:
                 self._sockets = [socket.create_server((config.host, config.port), backlog=config.backlog)]
             except OSError as exc:
-                raise ProxyError(f"cannot listen on {self.address}: {exc.strerror or exc}") from exc
+                raise ProxyError(f"cannot listen on {self.address}: {os.strerror(exc.errno or 0)}") from exc
         self._task = asyncio.create_task(self._server.serve(self._sockets), name=f"http {self.address}")
         while not self._server.started:
             if self._task.done():
