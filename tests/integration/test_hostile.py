@@ -62,6 +62,9 @@ async def test_deeply_nested_data_gets_a_permanent_error_and_others_are_served(
         }
     finally:
         await sdk.disconnect()
+        # The SDK closes its socket in a task it does not await: wait for it here.
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        await asyncio.wait_for(asyncio.gather(*others, return_exceptions=True), 15)
     logs = stack.log_text()
     assert "Exception in ASGI application" not in logs
     assert "Traceback" not in logs
