@@ -30,10 +30,16 @@ def decode_json(kind: Kind, body: bytes, headers: dict[str, str] | None = None) 
     decoder = _DECODERS.get(kind.request)
     if decoder is None:
         decoder = _DECODERS[kind.request] = msgspec.json.Decoder(kind.request)
+    if m.too_deep(body):
+        raise DecodeError(f"malformed {kind.name} request: {m.TOO_DEEP}")
     try:
         request: m.Request = decoder.decode(body)
     except msgspec.DecodeError as exc:
         raise DecodeError(f"malformed {kind.name} request: {exc}") from exc
+    except RecursionError as exc:
+        # msgspec guards its recursion with the interpreter's limit (even to skip a Raw
+        # field): in a deep call stack it may stop before MAX_DEPTH, cleanly.
+        raise DecodeError(f"malformed {kind.name} request: {m.TOO_DEEP}") from exc
     if headers:
         request = msgspec.structs.replace(request, headers=headers)
     return request
@@ -44,7 +50,7 @@ def decode_pb(kind: Kind, body: bytes, headers: dict[str, str] | None = None) ->
     message = kind.pb_request()
     try:
         message.ParseFromString(body)
-    except PbDecodeError as exc:
+    except (PbDecodeError, RecursionError) as exc:
         raise DecodeError(f"malformed {kind.name} request: {exc}") from exc
     fields: dict[str, Any] = {}
     for descriptor, value in message.ListFields():

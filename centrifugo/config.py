@@ -166,12 +166,22 @@ def render(c: CentrifugoSettings, p: ProxySettings, usage: Usage) -> dict[str, A
     return _merge(config, c.extra)
 
 
+#: The proxy's answers to a call it cannot decode (400 malformed, 413 too large, 415 not
+#: JSON) reach the client as the permanent 107, not as the temporary 100 Centrifugo gives
+#: any other non-200 (the SDK would retry its own bad input forever). gRPC has no such
+#: mapping; there, what a client controls (the payload) is refused as a value (107).
+_BAD_REQUEST_TRANSFORMS = [
+    {"status_code": status, "to_error": {"code": 107, "message": "bad request", "temporary": False}}
+    for status in (400, 413, 415)
+]
+
+
 def _proxy(p: ProxySettings, kind: str) -> dict[str, Any]:
     secret = {p.secret_header: p.secret}
     obj: dict[str, Any] = {"timeout": _duration(p.call_timeout), "include_connection_meta": True}
     if p.transport == "http":
         obj["endpoint"] = f"http://{p.host}:{p.http_port}/centrifugo/{kind}"
-        obj["http"] = {"static_headers": secret}
+        obj["http"] = {"static_headers": secret, "status_to_code_transforms": _BAD_REQUEST_TRANSFORMS}
     else:
         obj["endpoint"] = f"grpc://{p.host}:{p.grpc_port}"
         obj["grpc"] = {"static_metadata": secret}

@@ -16,12 +16,38 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+from itertools import accumulate
 from typing import Any, ClassVar
 
 import msgspec
 
 from .codes import APP_DISCONNECT_CODES, APP_ERROR_CODES
 from .errors import PayloadError
+
+#: The deepest nesting of arrays and objects accepted in a request body or payload.
+#: Deeper ones are refused as bad input; msgspec itself stops near the interpreter's
+#: recursion limit (about 1,000 levels, fewer in a deep call stack), so this keeps
+#: every later step (the handler's ``json()``, the reply's encoding) well clear of it.
+MAX_DEPTH = 512
+TOO_DEEP = f"JSON nested too deeply (the limit is {MAX_DEPTH} levels)"
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_BRACKETS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+
+
+def too_deep(body: bytes) -> bool:
+    """True if the JSON text nests arrays and objects deeper than :data:`MAX_DEPTH`.
+
+    Fast for any size (C loops only): counting brackets settles most bodies; only
+    bodies with many brackets have their strings blanked and their depth measured.
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return False
+    # Each opening bracket as +1, each closing one as -1 (signed bytes); the running sum
+    # is the depth. Unterminated strings count as brackets: the body is malformed anyway.
+    steps = _STRING.sub(b"", body).translate(_BRACKETS, _NOT_BRACKETS)
+    return max(accumulate(memoryview(steps).cast("b")), default=0) > MAX_DEPTH
 
 
 class Error(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -67,8 +93,12 @@ class _Call(msgspec.Struct, frozen=True, kw_only=True):
         return self.encoding == "binary"
 
     def connection_meta(self) -> Any:
-        """The connection's ``meta`` (set by the connect result or the token), or None."""
-        return msgspec.json.decode(self.meta) if self.meta else None
+        """The connection's ``meta`` (set by the connect result or the token), or None.
+
+        Raises :class:`PayloadError` if it is not JSON (a handler need not catch it:
+        the call is then refused with 107 "bad request", a permanent error).
+        """
+        return _decode("meta", bytes(self.meta)) if self.meta else None
 
 
 class _WithPayload(_Call, frozen=True, kw_only=True):
@@ -85,14 +115,25 @@ class _WithPayload(_Call, frozen=True, kw_only=True):
         return bytes(self.data)
 
     def json(self) -> Any:
-        """The client's payload decoded as JSON (None when there is no payload)."""
+        """The client's payload decoded as JSON (None when there is no payload).
+
+        Raises :class:`PayloadError` when the payload is not JSON or is nested too
+        deeply; a handler need not catch it: the call is then refused with 107 "bad
+        request", a permanent error for the client (it is the client's bad input).
+        """
         raw = self.payload()
-        if not raw:
-            return None
-        try:
-            return msgspec.json.decode(raw)
-        except msgspec.DecodeError as exc:
-            raise PayloadError(f"data is not valid JSON: {exc}") from exc
+        return _decode("data", raw) if raw else None
+
+
+def _decode(field: str, raw: bytes) -> Any:
+    if too_deep(raw):
+        raise PayloadError(f"{field}: {TOO_DEEP}")
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise PayloadError(f"{field} is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise PayloadError(f"{field}: {TOO_DEEP}") from exc
 
 
 class ConnectRequest(_WithPayload, frozen=True, kw_only=True):

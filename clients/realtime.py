@@ -94,8 +94,12 @@ class RealtimeClient:
         try:
             await self._ws.send(json.dumps({"id": ident, method: params}, separators=(",", ":")))
             reply = await asyncio.wait_for(future, self.timeout)
+        except websockets.ConnectionClosed as exc:
+            raise ClientError(f"connection closed ({self.close_code})") from exc
         finally:
             self._waiting.pop(ident, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: a send that failed may leave it set by the reader
         if "error" in reply:
             error = reply["error"]
             raise ReplyError(error["code"], error.get("message", ""), error.get("temporary", False))

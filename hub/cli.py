@@ -7,6 +7,7 @@
     hub publish -c hub.yaml CHANNEL [JSON|-]  publish one value, or JSON lines from stdin
     hub workers -c hub.yaml [--json]         the running service's pooled workers
     hub reset -c hub.yaml                    replace the workers one by one (also: SIGHUP)
+    hub --version                            the hub's version and the pinned Centrifugo's
 
 Signals are handled here and only here: the first SIGTERM/SIGINT starts an
 ordered shutdown, a second one forces exit; SIGHUP replaces the workers.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import logging
 import os
@@ -54,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.path.insert(0, os.getcwd())  # so `app: demo.app:app` imports from the project
     try:
         code: int = args.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`hub centrifugo config | head`): not an error of ours.
+        # Point stdout at /dev/null so the interpreter's last flush stays quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except HubError as exc:
         print(f"hub: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -65,6 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hub", description="A real-time hub on Centrifugo.")
+    parser.add_argument("--version", action="version", version=_version())
     verbs = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     def verb(
@@ -88,12 +97,32 @@ def _parser() -> argparse.ArgumentParser:
     verb("path", _centrifugo_path, "print the path of the Centrifugo binary in use", cverbs)
     token = verb("token", _token, "print a connection JWT for USER (a subscription JWT with --channel)")
     token.add_argument("user", metavar="USER", help='the user id ("" for anonymous)')
-    token.add_argument("--ttl", type=float, default=3600, metavar="S", help="lifetime in seconds (3600)")
+    token.add_argument("--ttl", type=_positive, default=3600, metavar="S", help="lifetime in seconds (3600)")
     token.add_argument("--channel", metavar="C", help="mint a subscription token for channel C")
     publish = verb("publish", _publish, "publish one JSON value, or JSON lines from stdin, to CHANNEL")
     publish.add_argument("channel", metavar="CHANNEL")
     publish.add_argument("json", metavar="JSON", nargs="?", default="-", help="the value; '-' or none: stdin")
     return parser
+
+
+def _version() -> str:
+    from hub.centrifugo.binary import VERSION
+
+    try:
+        version = importlib.metadata.version("hub")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout without installing
+        version = "unknown"
+    return f"hub {version} (Centrifugo v{VERSION} pinned)"
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -110,8 +139,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     from .loader import import_app
     from .service import Service
+    from .settings import weaknesses
 
     settings = _settings(args)
+    for problem in weaknesses(settings):
+        log.warning("%s: %s", args.config, problem)
     app = import_app(settings.app)
     service = Service(settings, app, with_centrifugo=args.centrifugo, config=args.config)
     return asyncio.run(_serve_until_signal(settings, service))
@@ -166,14 +198,22 @@ def _check(args: argparse.Namespace) -> int:
 
     from .centrifugo_process import write_config
     from .loader import import_app
-    from .settings import load
+    from .settings import load, weaknesses
 
     settings = load(args.config)
+    weak = weaknesses(settings)
+    if weak:
+        for problem in weak:
+            print(f"{args.config}: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     app = import_app(settings.app)
     usage = app.usage()
     try:
         binary = find_binary()
-    except BinaryNotFound:
+    except BinaryNotFound as exc:
+        if os.environ.get("CENTRIFUGO_BIN"):  # named explicitly, so it must be there
+            print(f"hub: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
         print(f"{args.config}: ok (Centrifugo not found, so its config was not checked by it)")
         return 0
     path = write_config(settings, usage)

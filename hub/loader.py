@@ -21,7 +21,9 @@ def import_app(spec: str) -> App:
         module = importlib.import_module(module_name)
     except Exception as exc:
         raise AppImportError(f"app: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
-    app = getattr(module, attribute, None)
+    if not hasattr(module, attribute):
+        raise AppImportError(f"app: {module_name} has no attribute {attribute!r}")
+    app = getattr(module, attribute)
     if not isinstance(app, App):
         raise AppImportError(f"app: {spec!r} is {type(app).__name__}, expected a hub.App")
     return app

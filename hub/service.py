@@ -19,15 +19,36 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
 
-from hub.proxy import Dispatcher, GrpcServer, HttpServer, http_app
+from hub.proxy import Dispatcher, GrpcServer, HttpServer, ProxyError, http_app
 
 from .app import App
-from .centrifugo_process import CentrifugoProcess
+from .centrifugo_process import CentrifugoProcess, check_free
 from .errors import HubError
 from .pool import Controllable, ControlServer, Inline, InlineExecutor, Pool, control_path
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def check_ports(settings: Settings, *, with_centrifugo: bool = False) -> None:
+    """Refuse to start, naming the key, when a port the service will listen on is taken.
+
+    Checked before anything starts, so a busy port is one line, not a half-started pool.
+    The gRPC listener is on whenever ``proxy.grpc_port`` is (whatever ``proxy.transport``
+    says: tools and a second Centrifugo may use either), so its message says how to turn it off.
+    """
+    p, c = settings.proxy, settings.centrifugo
+    ports = [("proxy.http_port", p.host, p.http_port, ""), ("proxy.grpc_port", p.host, p.grpc_port, "")]
+    if p.transport == "http":
+        ports[1] = (*ports[1][:3], "; Centrifugo calls over HTTP here, so `proxy.grpc_port: 0` turns it off")
+    if with_centrifugo:
+        ports += [
+            ("centrifugo.port", c.host, c.port, ""),
+            ("centrifugo.grpc_api_port", c.host, c.grpc_api_port, ""),
+        ]
+    for key, host, port, hint in ports:
+        if port:
+            check_free(key, host, port, hint)
 
 
 class Service:
@@ -52,6 +73,7 @@ class Service:
         self._stack = stack = AsyncExitStack()
         p = self.settings.proxy
         grace = p.call_timeout + 1
+        check_ports(self.settings, with_centrifugo=self.with_centrifugo)
         try:
             target: Controllable = Inline()
             if self.config is not None and self.settings.pool.size:
@@ -74,6 +96,9 @@ class Service:
                 await stack.enter_async_context(ControlServer(control_path(self.config), target))
             if self.with_centrifugo:
                 await stack.enter_async_context(CentrifugoProcess(self.settings, self.app.usage()))
+        except ProxyError as exc:  # a listener that cannot start (a port taken since the check)
+            await stack.aclose()
+            raise HubError(f"proxy: {exc}") from exc
         except BaseException:
             await stack.aclose()
             raise

@@ -110,6 +110,27 @@ def _check(file: Path, s: Settings) -> None:
             raise ConfigError(f"{file}: centrifugo.token_private_key: {exc}") from exc
 
 
+#: HS256 wants a key at least as long as its hash (RFC 7518 §3.2): 32 bytes.
+MIN_TOKEN_SECRET_BYTES = 32
+
+
+def weaknesses(settings: Settings) -> list[str]:
+    """Problems that do not stop the hub but should not reach production (``hub check`` refuses them).
+
+    >>> weaknesses(settings)
+    ['centrifugo.token_secret: 5 bytes; expected at least 32 for HS256 ...']
+    """
+    found = []
+    size = len(settings.centrifugo.token_secret.encode())
+    if size < MIN_TOKEN_SECRET_BYTES:
+        found.append(
+            f"centrifugo.token_secret: {size} bytes; expected at least {MIN_TOKEN_SECRET_BYTES} for "
+            "HS256 (anyone who guesses it can mint tokens); make one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return found
+
+
 def _resolve_key_path(data: dict[str, Any], file: Path) -> None:
     """A relative key file is relative to the config file's folder, not the working directory."""
     section = data.get("centrifugo")

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import inspect
 import json
+import logging
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
@@ -28,6 +30,9 @@ from starlette.routing import BaseRoute, Route
 from hub.centrifugo import CentrifugoSettings, TokenKey, load_private_key
 
 from .errors import HubError
+from .settings import MIN_TOKEN_SECRET_BYTES
+
+log = logging.getLogger(__name__)
 
 #: Finds the user of a request (session cookie, header, ...); None means not logged in.
 Authenticate = Callable[[Request], str | Awaitable[str | None] | None]
@@ -44,6 +49,11 @@ class TokenMinter:
         self._signing_key: str | bytes = key.private_pem if key is not None else secret
         self.algorithm = key.algorithm if key is not None else "HS256"
         self.ttl = ttl
+        if key is None and len(secret.encode()) < MIN_TOKEN_SECRET_BYTES:
+            log.warning(
+                "centrifugo.token_secret is %d bytes, under the %d that HS256 wants: tokens are "
+                "easy to forge (`hub check` refuses it)", len(secret.encode()), MIN_TOKEN_SECRET_BYTES,
+            )  # fmt: skip
 
     @classmethod
     def from_settings(cls, settings: CentrifugoSettings, *, ttl: float = 3600) -> TokenMinter:
@@ -120,7 +130,10 @@ class TokenMinter:
         return {"sub": user, "iat": now, "exp": exp, "jti": uuid.uuid4().hex}
 
     def _sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
+        with warnings.catch_warnings():
+            # Said once, at construction, naming the setting; not again with a library path.
+            warnings.simplefilter("ignore", jwt.InsecureKeyLengthWarning)
+            return jwt.encode(claims, self._signing_key, algorithm=self.algorithm)
 
 
 def token_routes(

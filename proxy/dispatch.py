@@ -14,12 +14,14 @@ import time
 from collections.abc import Iterable
 from typing import Protocol
 
-from hub.centrifugo import Disconnect, Error, Kind, Outcome, ProxySettings, Request
+from hub.centrifugo import Disconnect, Error, ErrorCode, Kind, Outcome, PayloadError, ProxySettings, Request
 
 from .errors import CallFailed, Unauthenticated
 from .stats import CallStats
 
 log = logging.getLogger(__name__)
+#: An error message sent back to a client is kept short (the payload's problem, not the payload).
+_MESSAGE_LIMIT = 200
 
 
 class Handler(Protocol):
@@ -60,6 +62,13 @@ class Dispatcher:
         started = time.perf_counter()
         try:
             outcome = await self.handler.handle(request)
+        except PayloadError as exc:
+            # The handler read the client's payload and it is not what it should be
+            # (`request.json()`, `payload()`, `connection_meta()`): the client's bad input,
+            # so a permanent refusal, not the temporary 100 an SDK would retry forever.
+            self.stats.record(kind.name, "refused", time.perf_counter() - started)
+            log.info("%s call refused: bad payload: %s", kind.name, exc)
+            return Error(code=ErrorCode.BAD_REQUEST, message=f"bad request: {exc}"[:_MESSAGE_LIMIT])
         except CallFailed as exc:
             self.stats.record(kind.name, "failed", time.perf_counter() - started)
             log.warning("%s call failed: %s", kind.name, exc)

@@ -3,7 +3,8 @@
     ProxyError
     ├── Unauthenticated    the call lacks the shared secret (never reaches app code)
     ├── BadRequest         the call cannot be decoded, or is too large
-    │   └── TooLarge       the body is over ``proxy.max_body_size``
+    │   ├── TooLarge       the body is over ``proxy.max_body_size``
+    │   └── NotJson        the body is declared with a content type other than JSON
     └── CallFailed         the handler failed: Centrifugo answers the client with
         │                  the temporary error 100 and the client retries
         └── Overloaded     no capacity to take the call now (also temporary)
@@ -27,6 +28,10 @@ class BadRequest(ProxyError):
 
 class TooLarge(BadRequest):
     """The call's body is over ``proxy.max_body_size``."""
+
+
+class NotJson(BadRequest):
+    """The call's ``content-type`` is not ``application/json``."""
 
 
 class CallFailed(ProxyError):

@@ -6,6 +6,7 @@ INVALID_ARGUMENT with a message naming the problem instead of a bare INTERNAL.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -17,6 +18,7 @@ from hub.centrifugo.codec import decode_pb, encode_pb
 from .dispatch import Dispatcher
 from .errors import CallFailed, Overloaded, Unauthenticated
 
+log = logging.getLogger(__name__)
 Method = Callable[[bytes, grpc.aio.ServicerContext[bytes, Message]], Awaitable[Message]]
 
 
@@ -48,12 +50,16 @@ def _method(dispatcher: Dispatcher, kind: Kind) -> Method:
         except DecodeError as exc:
             dispatcher.malformed(kind.name, str(exc))
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        status, problem = grpc.StatusCode.INTERNAL, f"{kind.name} reply could not be encoded"
         try:
-            outcome = await dispatcher.call(kind, call)
+            return encode_pb(kind, await dispatcher.call(kind, call), binary=call.binary)
         except Overloaded as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            status, problem = grpc.StatusCode.UNAVAILABLE, str(exc)
         except CallFailed as exc:
-            await context.abort(grpc.StatusCode.INTERNAL, str(exc))
-        return encode_pb(kind, outcome, binary=call.binary)
+            problem = str(exc)
+        except Exception:
+            # A fault of ours (a result protobuf cannot carry...): answered and logged once.
+            log.exception("%s call: cannot encode the reply", kind.name)
+        await context.abort(status, problem)
 
     return unary

@@ -6,8 +6,10 @@ Routes: ``POST /centrifugo/{kind}`` for each proxy kind, ``GET /health`` and
 
 from __future__ import annotations
 
+import logging
+
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -15,7 +17,9 @@ from hub.centrifugo import KINDS, DecodeError
 from hub.centrifugo.codec import decode_json, encode_json
 
 from .dispatch import Dispatcher
-from .errors import BadRequest, CallFailed, Overloaded, TooLarge, Unauthenticated
+from .errors import BadRequest, CallFailed, NotJson, Overloaded, TooLarge, Unauthenticated
+
+log = logging.getLogger(__name__)
 
 
 def proxy_routes(dispatcher: Dispatcher) -> list[BaseRoute]:
@@ -30,6 +34,7 @@ def proxy_routes(dispatcher: Dispatcher) -> list[BaseRoute]:
             return _problem(404, f"unknown proxy kind {name!r}; expected one of {sorted(KINDS)}")
         try:
             dispatcher.authorize(request.headers.getlist(header))
+            _check_content_type(request.headers.get("content-type"))
             body = await _read_body(request, limit)
             try:
                 call = decode_json(kind, body, dispatcher.forwarded(request.headers.items()))
@@ -39,14 +44,24 @@ def proxy_routes(dispatcher: Dispatcher) -> list[BaseRoute]:
             return _problem(401, str(exc))
         except BadRequest as exc:
             dispatcher.malformed(name, str(exc))
-            return _problem(413 if isinstance(exc, TooLarge) else 400, str(exc))
+            return _problem(_STATUS.get(type(exc), 400), str(exc))
+        except ClientDisconnect:
+            # The body never arrived whole and nobody is left to answer.
+            dispatcher.malformed(name, "the caller went away before sending the whole body")
+            return _problem(400, "incomplete body")
         try:
             outcome = await dispatcher.call(kind, call)
+            body = encode_json(kind, outcome, binary=call.binary)
         except Overloaded as exc:
             return _problem(503, str(exc))
         except CallFailed as exc:
             return _problem(500, str(exc))
-        return Response(encode_json(kind, outcome, binary=call.binary), media_type="application/json")
+        except Exception:
+            # A fault of ours (a result that cannot be encoded...): answered and logged
+            # here once, never left to the server's "Exception in ASGI application".
+            log.exception("%s call: cannot encode the reply", name)
+            return _problem(500, f"{name} reply could not be encoded")
+        return Response(body, media_type="application/json")
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -64,6 +79,15 @@ def proxy_routes(dispatcher: Dispatcher) -> list[BaseRoute]:
 def http_app(dispatcher: Dispatcher, extra: list[BaseRoute] | None = None) -> Starlette:
     """A Starlette app serving the proxy routes (plus ``extra`` routes)."""
     return Starlette(routes=[*proxy_routes(dispatcher), *(extra or [])])
+
+
+_STATUS: dict[type[BadRequest], int] = {TooLarge: 413, NotJson: 415}
+
+
+def _check_content_type(value: str | None) -> None:
+    # Centrifugo always sends application/json; no header at all is accepted too.
+    if value is not None and value.partition(";")[0].strip().lower() != "application/json":
+        raise NotJson(f"content-type: expected application/json, got {value[:100]!r}")
 
 
 #: Bodies up to this many times the limit are read (and dropped) before the 413 goes out.

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import select
 import socket
 import time
@@ -73,6 +74,7 @@ class HttpServer(_Lifecycle):
         self._server = _Uvicorn(config)
         self._task: asyncio.Task[None] | None = None
         self._sockets = [sock] if sock is not None else None
+        self._shared = sock is not None
         self._draining = False
         #: A keep-alive connection older than this is closed after its next answer, so the
         #: client reconnects and the kernel may hand the new connection to another worker.
@@ -149,13 +151,20 @@ class HttpServer(_Lifecycle):
 
     async def __aenter__(self) -> Self:
         self._open()
+        if self._sockets is None:
+            # Bound here, not by uvicorn, which answers a busy port with sys.exit() in its task.
+            config = self._server.config
+            try:
+                self._sockets = [socket.create_server((config.host, config.port), backlog=config.backlog)]
+            except OSError as exc:
+                raise ProxyError(f"cannot listen on {self.address}: {os.strerror(exc.errno or 0)}") from exc
         self._task = asyncio.create_task(self._server.serve(self._sockets), name=f"http {self.address}")
         while not self._server.started:
             if self._task.done():
                 self._task.result()
                 raise ProxyError(f"HTTP server on {self.address} did not start")
             await asyncio.sleep(0.01)
-        if self._sockets:
+        if self._shared:
             # Serving a socket shared with sibling processes: asyncio accepts `backlog`
             # connections per wake-up, so 1 (set above) lets every sibling take its share,
             # while the kernel's queue keeps its full length (reset here).

@@ -196,7 +196,7 @@ def stack_config(app: str, transport: str, **sections: dict[str, Any]) -> dict[s
         "centrifugo": {
             "port": free_port(),
             "api_key": "test-api-key",
-            "token_secret": "test-token-secret",
+            "token_secret": "test-token-secret-of-32-bytes-or-more",
             "log_level": "info",
         },
     }

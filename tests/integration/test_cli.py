@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,7 +46,21 @@ def test_check_accepts_the_demo_config() -> None:
         ({"app": "no.such.module:app"}, "app: cannot import 'no.such.module'"),
         ({"app": "tests.integration.servers:ROOT"}, "is PosixPath, expected a hub.App"),
         (
-            {"centrifugo": {"api_key": "k", "token_secret": "t", "extra": {"client": {"bogus_key": 1}}}},
+            {"app": "tests.integration.proxy_app:nope"},
+            "app: tests.integration.proxy_app has no attribute 'nope'",
+        ),
+        (
+            {"centrifugo": {"api_key": "k", "token_secret": "short"}},
+            "centrifugo.token_secret: 5 bytes; expected at least 32",
+        ),
+        (
+            {
+                "centrifugo": {
+                    "api_key": "k",
+                    "token_secret": "t" * 32,
+                    "extra": {"client": {"bogus_key": 1}},
+                }
+            },
             "Centrifugo rejects the rendered config",
         ),
     ],
@@ -88,7 +106,9 @@ def test_centrifugo_path_names_the_pinned_binary() -> None:
 def test_serve_stops_cleanly_on_sigterm_and_never_logs_secrets(tmp_path: Path) -> None:
     config = stack_config(APP, "http", log_level="debug")
     config["proxy"]["secret"] = "proxy-SECRET-value"
-    config["centrifugo"].update(api_key="api-SECRET-value", token_secret="token-SECRET-value")
+    config["centrifugo"].update(
+        api_key="api-SECRET-value", token_secret="token-SECRET-value-of-32-bytes-or-more"
+    )
     path = write(tmp_path, config)
     log = tmp_path / "serve.log"
     with log.open("w") as out:
@@ -116,3 +136,96 @@ def test_serve_stops_cleanly_on_sigterm_and_never_logs_secrets(tmp_path: Path) -
     assert "malformed rpc proxy call" in text
     assert "stopped" in text
     assert "SECRET" not in text
+
+
+# -- error paths: one line, the right exit status, never a traceback (issue 8, fault 6) ----------
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def busy() -> Iterator[socket.socket]:
+    """A port some other program listens on."""
+    with socket.create_server(("127.0.0.1", 0)) as sock:
+        yield sock
+
+
+@pytest.mark.parametrize(
+    ("key", "workers", "transport"),
+    [("http_port", 0, "http"), ("grpc_port", 0, "grpc"), ("grpc_port", 1, "grpc"), ("http_port", 1, "http")],
+)
+def test_serve_on_a_busy_port_says_which_key_in_one_line(
+    tmp_path: Path, busy: socket.socket, key: str, workers: int, transport: str
+) -> None:
+    config = stack_config(APP, transport, pool={"workers": workers})
+    config["proxy"][key] = busy.getsockname()[1]
+    result = hub("serve", "-c", str(write(tmp_path, config)))
+    assert result.returncode == 2
+    assert one_line(result).startswith(
+        f"hub: proxy.{key}: cannot listen on 127.0.0.1:{busy.getsockname()[1]}"
+    )
+
+
+def test_a_busy_grpc_port_when_centrifugo_calls_over_http_says_how_to_turn_it_off(
+    tmp_path: Path, busy: socket.socket
+) -> None:
+    # Decision: both listeners stay on (tools and a second Centrifugo may use either);
+    # the message says how to turn the unused one off.
+    config = stack_config(APP, "http", pool={"workers": 0})
+    config["proxy"]["grpc_port"] = busy.getsockname()[1]
+    result = hub("serve", "-c", str(write(tmp_path, config)))
+    assert result.returncode == 2
+    assert "`proxy.grpc_port: 0` turns it off" in one_line(result)
+
+
+def test_check_fails_when_centrifugo_bin_names_nothing(tmp_path: Path) -> None:
+    path = write(tmp_path, stack_config(APP, "http"))
+    result = subprocess.run(
+        [HUB, "check", "-c", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "CENTRIFUGO_BIN": "/nonexistent"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert one_line(result) == "hub: CENTRIFUGO_BIN=/nonexistent is not an executable file"
+
+
+def test_token_with_a_short_secret_warns_in_our_words_not_pyjwts(tmp_path: Path) -> None:
+    config = stack_config(APP, "http")
+    config["centrifugo"]["token_secret"] = "short"
+    result = hub("token", "alice", "-c", str(write(tmp_path, config)))
+    assert result.returncode == 0
+    assert result.stdout.count(".") == 2  # a JWT
+    assert "centrifugo.token_secret is 5 bytes, under the 32 that HS256 wants" in one_line(result)
+    assert "InsecureKeyLengthWarning" not in result.stderr
+
+
+@pytest.mark.parametrize("ttl", ["-5", "0", "soon"])
+def test_token_refuses_a_ttl_that_is_not_positive(tmp_path: Path, ttl: str) -> None:
+    result = hub("token", "alice", "--ttl", ttl, "-c", str(write(tmp_path, stack_config(APP, "http"))))
+    assert result.returncode == 2
+    assert "argument --ttl: expected a number of seconds" in result.stderr
+    assert result.stdout == ""
+
+
+def test_centrifugo_config_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    path = write(tmp_path, stack_config(APP, "http"))
+    read, write_end = os.pipe()
+    os.close(read)  # like `| head` that already left: every write gets EPIPE
+    try:
+        result = subprocess.run(
+            [HUB, "centrifugo", "config", "-c", str(path)], cwd=ROOT, stdout=write_end,
+            stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0
+    assert result.stderr == ""
+
+
+def test_version() -> None:
+    result = hub("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"hub {importlib.metadata.version('hub')} (Centrifugo v6.9.1 pinned)"

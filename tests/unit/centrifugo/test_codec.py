@@ -162,3 +162,38 @@ def test_error_codes_outside_the_ranges_are_refused(code: int) -> None:
 def test_disconnect_codes_outside_the_app_range_are_refused(code: int) -> None:
     with pytest.raises(ValueError, match="disconnect code"):
         Disconnect(code=code)
+
+
+def nest(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize("depth", [513, 1000, 100_000])
+@pytest.mark.parametrize("field", ["data", "meta", "unknown", "method"])
+def test_a_body_nested_too_deeply_is_a_decode_error_naming_the_limit(depth: int, field: str) -> None:
+    body = b'{"method":"m","' + field.encode() + b'":' + nest(depth) + b"}"
+    with pytest.raises(
+        DecodeError, match=r"malformed rpc request: JSON nested too deeply \(the limit is 512 levels\)"
+    ):
+        decode_json(RPC, body)
+
+
+def test_nesting_up_to_the_limit_is_decoded_and_brackets_in_strings_do_not_count() -> None:
+    body = b'{"method":"m","data":' + nest(511) + b"}"  # 512 levels with the body's own object
+    assert decode_json(RPC, body).json() == json.loads(nest(511))  # type: ignore[union-attr]
+    strings = b'{"method":"m","data":["' + b"[{\\\\" * 2000 + b'", "\\"[[["]}'
+    assert decode_json(RPC, strings).json()[1] == '"[[['  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("payload", [nest(600), b"{bad", nest(100_000)])
+def test_a_deep_or_broken_payload_over_grpc_is_a_payload_error(payload: bytes) -> None:
+    request = decode_pb(RPC, pb.RPCRequest(method="m", data=payload, meta=payload).SerializeToString())
+    with pytest.raises(PayloadError, match=r"^data"):
+        request.json()  # type: ignore[union-attr]
+    with pytest.raises(PayloadError, match=r"^meta"):
+        request.connection_meta()
+
+
+def test_deeply_nested_protobuf_groups_are_a_decode_error() -> None:
+    with pytest.raises(DecodeError, match="malformed rpc request"):
+        decode_pb(RPC, bytes([15 << 3 | 3]) * 1000 + bytes([15 << 3 | 4]) * 1000)

@@ -21,7 +21,8 @@ def test_http_transport_endpoints_and_secret_header() -> None:
     connect = config["client"]["proxy"]["connect"]
     assert connect["enabled"] is True
     assert connect["endpoint"] == "http://127.0.0.1:9100/centrifugo/connect"
-    assert connect["http"] == {"static_headers": {"x-hub-proxy-secret": "s3"}}
+    assert connect["http"]["static_headers"] == {"x-hub-proxy-secret": "s3"}
+    assert {t["status_code"] for t in connect["http"]["status_to_code_transforms"]} == {400, 413, 415}
     assert connect["timeout"] == "2500ms"
     assert connect["http_headers"] == ["x-device"]
     assert "refresh" not in config["client"]["proxy"]

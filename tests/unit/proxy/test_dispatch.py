@@ -68,3 +68,12 @@ async def test_a_result_of_the_wrong_kind_becomes_call_failed() -> None:
     dispatcher = Dispatcher(Answer(SubscribeResult()), SETTINGS)
     with pytest.raises(CallFailed, match="rpc handler returned SubscribeResult, expected RPCResult"):
         await dispatcher.call(KINDS["rpc"], RPCRequest(method="m"))
+
+
+async def test_a_payload_the_handler_cannot_read_is_refused_with_107_not_failed() -> None:
+    from hub.centrifugo import PayloadError
+
+    dispatcher = Dispatcher(Answer(PayloadError("data is not valid JSON: truncated")), SETTINGS)
+    outcome = await dispatcher.call(KINDS["rpc"], RPCRequest(method="m"))
+    assert outcome == Error(code=107, message="bad request: data is not valid JSON: truncated")
+    assert dispatcher.stats.kinds["rpc"].outcomes == {"ok": 0, "refused": 1, "failed": 0}
