@@ -39,7 +39,7 @@ def main() -> int:
         asyncio.run(tour(URL))
         print(
             "\n  demo | running: connect a client to ws://127.0.0.1:8000/connection/websocket"
-            '\n  demo | with connect data {"user": "NAME"}; proxy metrics at http://127.0.0.1:9000/metrics'
+            '\n  demo | with connect data {"user": "NAME"}; metrics at http://127.0.0.1:9002/metrics'
             "\n  demo | run the tour again: .venv/bin/python -m demo.tour     stop: Ctrl-C\n",
             flush=True,
         )

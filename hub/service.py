@@ -13,17 +13,24 @@ and a control socket answers ``hub workers`` and ``hub reset``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import urllib.request
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
 
-from hub.proxy import Dispatcher, GrpcServer, HttpServer, ProxyError, http_app
+from prometheus_client.core import Metric
+
+from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, ProxyError, http_app
 
 from .app import App
 from .centrifugo_process import CentrifugoProcess, check_free
+from .centrifugo_process import State as CentrifugoState
 from .errors import HubError
+from .ops import OpsServer, Part, counter, gauge
 from .pool import Controllable, ControlServer, Inline, InlineExecutor, Pool, control_path
 from .settings import Settings
 
@@ -41,6 +48,8 @@ def check_ports(settings: Settings, *, with_centrifugo: bool = False) -> None:
     ports = [("proxy.http_port", p.host, p.http_port, ""), ("proxy.grpc_port", p.host, p.grpc_port, "")]
     if p.transport == "http":
         ports[1] = (*ports[1][:3], "; Centrifugo calls over HTTP here, so `proxy.grpc_port: 0` turns it off")
+    if settings.ops.port:
+        ports.append(("ops.port", settings.ops.host, settings.ops.port, ""))
     if with_centrifugo:
         ports += [
             ("centrifugo.port", c.host, c.port, ""),
@@ -65,6 +74,10 @@ class Service:
         self.app = app
         self.with_centrifugo = with_centrifugo
         self.dispatcher = Dispatcher(InlineExecutor(app, settings.proxy.call_timeout), settings.proxy)
+        self.centrifugo: CentrifugoProcess | None = None
+        #: True from the first moment of a shutdown: readiness turns false before anything stops.
+        self.stopping = False
+        self._listening = False
         self._stack: AsyncExitStack | None = None
 
     async def __aenter__(self) -> Self:
@@ -75,6 +88,8 @@ class Service:
         grace = p.call_timeout + 1
         check_ports(self.settings, with_centrifugo=self.with_centrifugo)
         try:
+            if self.settings.ops.port:  # first in, last out: probes answer through start and stop
+                await stack.enter_async_context(OpsServer(self.settings.ops, self))
             target: Controllable = Inline()
             if self.config is not None and self.settings.pool.size:
                 self.pool = target = Pool(self.settings, self.config)
@@ -94,8 +109,10 @@ class Service:
                     )
             if self.config is not None and self.pool is None:
                 await stack.enter_async_context(ControlServer(control_path(self.config), target))
+            self._listening = True
             if self.with_centrifugo:
-                await stack.enter_async_context(CentrifugoProcess(self.settings, self.app.usage()))
+                self.centrifugo = CentrifugoProcess(self.settings, self.app.usage())
+                await stack.enter_async_context(self.centrifugo)
         except ProxyError as exc:  # a listener that cannot start (a port taken since the check)
             await stack.aclose()
             raise HubError(f"proxy: {exc}") from exc
@@ -112,6 +129,65 @@ class Service:
     async def __aexit__(
         self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
+        self.stopping = True
         if self._stack is not None:
             log.info("stopping")
             await self._stack.aclose()
+
+    # -- what the ops listener reads (hub.ops.Observed) -----------------------
+
+    def parts(self) -> list[Part]:
+        """The parts readiness depends on: the proxy (its listeners, the pool), Centrifugo's child."""
+        parts: list[Part] = [_ProxyPart(self)]
+        if self.with_centrifugo:
+            parts.append(_CentrifugoPart(self))
+        return parts
+
+    def call_stats(self) -> CallStats:
+        return self.pool.call_stats() if self.pool is not None else self.dispatcher.stats
+
+    def collect(self) -> Iterator[Metric]:
+        if self.pool is not None:
+            yield from self.pool.collect()
+        if self.with_centrifugo:
+            up = self.centrifugo is not None and self.centrifugo.state is CentrifugoState.RUNNING
+            restarts = self.centrifugo.restarts if self.centrifugo is not None else 0
+            yield gauge("hub_centrifugo_up", "1 while the Centrifugo child runs.", {(): int(up)}, [])
+            yield counter("hub_centrifugo_restarts", "Times the Centrifugo child was restarted.",
+                          {(): restarts}, [])  # fmt: skip
+
+
+class _ProxyPart:
+    name = "proxy"
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def ready(self) -> tuple[bool, str]:
+        pool = self.service.pool
+        if pool is not None:
+            serving, size = pool.serving(), pool.limits.size
+            return serving >= size, f"{serving} of {size} workers serving"
+        return self.service._listening, "listening (inline)" if self.service._listening else "starting"
+
+
+class _CentrifugoPart:
+    name = "centrifugo"
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+
+    async def ready(self) -> tuple[bool, str]:
+        child = self.service.centrifugo
+        if child is None or child.state is not CentrifugoState.RUNNING:
+            return False, child.state.value if child is not None else "starting"
+        healthy = await asyncio.to_thread(_answers, child.url + "/health")
+        return healthy, "running" if healthy else "running, but /health does not answer"
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import msgspec.inspect
@@ -38,6 +38,14 @@ class _Invalid(Exception):
     """A readable validation problem found before msgspec's own pass."""
 
 
+class OpsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The ops listener (hub.yaml ``ops:``): ``/metrics``, ``/health``, ``/ready``."""
+
+    host: str = "127.0.0.1"
+    #: 0 (the default) turns the ops listener off.
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole of hub.yaml."""
 
@@ -48,6 +56,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     centrifugo: CentrifugoSettings = CentrifugoSettings()
     publisher: PublisherSettings = PublisherSettings()
     pool: PoolSettings = PoolSettings()
+    ops: OpsSettings = OpsSettings()
 
 
 def load(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Settings:

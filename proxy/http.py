@@ -1,7 +1,8 @@
 """The HTTP (JSON) transport: a Starlette app Centrifugo POSTs proxy calls to.
 
-Routes: ``POST /centrifugo/{kind}`` for each proxy kind, ``GET /health`` and
-``GET /metrics``. A thin adapter over :class:`~hub.proxy.dispatch.Dispatcher`.
+Routes: ``POST /centrifugo/{kind}`` for each proxy kind, and ``GET /health``
+(this listener answers). A thin adapter over :class:`~hub.proxy.dispatch.Dispatcher`;
+metrics and readiness are on the ops listener (:mod:`hub.ops`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from hub.centrifugo import KINDS, DecodeError
@@ -66,13 +67,9 @@ def proxy_routes(dispatcher: Dispatcher) -> list[BaseRoute]:
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    async def metrics(request: Request) -> Response:
-        return PlainTextResponse(dispatcher.stats.prometheus())
-
     return [
         Route("/centrifugo/{kind}", proxy_call, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
     ]
 
 

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import msgspec
 
+from hub.proxy.stats import CallStats
+
 if TYPE_CHECKING:  # hub.settings loads yaml: `hub workers` must not pay for it
     from ..settings import Settings
 
@@ -83,6 +85,8 @@ class Beat(Message, frozen=True, kw_only=True, tag="beat"):
     #: Start of the oldest running call, or None when idle.
     oldest: float | None
     idle_since: float
+    #: The worker's cumulative call counts (the pool's /metrics sums them).
+    stats: CallStats | None = None
 
 
 class Leaving(Message, frozen=True, kw_only=True, tag="leaving"):

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import psutil
 
+from hub.proxy import CallStats
+
 from ..errors import PoolError
 from .limits import Vitals
 from .messages import FROM_WORKER, Beat, Drain, Leaving, MessageError, Ready, WorkerRow, frame
@@ -30,6 +32,8 @@ class WorkerProcess:
         self.process = process
         self.pid = process.pid
         self.max_calls = max_calls
+        #: The worker's call counts as of its last heartbeat.
+        self.stats = CallStats()
         self.draining_since: float | None = None
         self.state = S.STARTING
         self.spawned = self.last_beat = self.idle_since = time.monotonic()
@@ -93,6 +97,8 @@ class WorkerProcess:
             self.last_beat = now
             self.served, self.running, self.waiting = message.served, message.running, message.waiting
             self.oldest, self.idle_since = message.oldest, message.idle_since
+            if message.stats is not None:
+                self.stats = message.stats
             busy = S.WORKING if self.running else S.READY
             if self.state.serving and self.state is not busy:
                 self.move(busy)

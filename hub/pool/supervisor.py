@@ -23,13 +23,18 @@ import socket
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from prometheus_client.core import Metric
+
+from hub.proxy import CallStats
 from hub.proxy.listeners import SHARED_BACKLOG
 
 from ..errors import PoolError
+from ..ops import counter, gauge
 from ..settings import Settings
 from .limits import Action, judge
 from .messages import ResetDone, Start, Status, frame
@@ -54,6 +59,8 @@ class Pool:
         self.workers: list[WorkerProcess] = []
         #: Why workers were replaced since the start (crash, exec_timeout, max_calls, ...).
         self.replaced: Counter[str] = Counter()
+        #: Calls counted by workers that have left (the pool's /metrics adds the live ones).
+        self.retired = CallStats()
         self._http: socket.socket | None = None
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
@@ -177,6 +184,7 @@ class Pool:
 
     def _on_exit(self, worker: WorkerProcess, reason: str) -> None:
         self.replaced[reason] += 1
+        self.retired = self.retired.merged(worker.stats)
         if reason == "start_failed":
             self._failures += 1
             self._backoff_until = time.monotonic() + min(0.2 * 2**self._failures, 5.0)
@@ -234,6 +242,36 @@ class Pool:
                     w.drain(S.STOPPING, "reset")
                     await w.wait_dead(self.limits.destroy_timeout + 1.0)
             return ResetDone(replaced=len(old), note=note)
+
+    def call_stats(self) -> CallStats:
+        """Every call the pool's workers answered, as of their last heartbeats."""
+        total = self.retired
+        for w in self.workers:
+            if w.state is not S.DEAD:
+                total = total.merged(w.stats)
+        return total
+
+    def serving(self) -> int:
+        """Workers taking calls now."""
+        return sum(1 for w in self.workers if w.state.serving)
+
+    def collect(self) -> Iterator[Metric]:
+        """The pool's metric families, in RoadRunner's spirit (workers by state, memory, ...)."""
+        live = [w for w in self.workers if w.state is not S.DEAD]
+        by_state = Counter(w.state.value for w in live)
+        yield gauge("hub_pool_workers", "Worker processes by state.",
+                    {(s.value,): by_state[s.value] for s in S if s is not S.DEAD}, ["state"])  # fmt: skip
+        yield gauge("hub_pool_size", "Workers the pool keeps running.", {(): self.limits.size}, [])
+        yield gauge("hub_pool_worker_memory_bytes", "Resident memory of each worker.",
+                    {(str(w.pid),): w.rss for w in live}, ["pid"])  # fmt: skip
+        yield gauge("hub_pool_worker_calls", "Calls each live worker has served.",
+                    {(str(w.pid),): w.served for w in live}, ["pid"])  # fmt: skip
+        yield gauge("hub_pool_calls_running", "Calls running in the workers now.",
+                    {(): sum(w.running for w in live)}, [])  # fmt: skip
+        yield gauge("hub_pool_calls_waiting", "Calls waiting for a free slot in their worker.",
+                    {(): sum(w.waiting for w in live)}, [])  # fmt: skip
+        yield counter("hub_pool_replacements", "Workers replaced since the start, by reason.",
+                      {(r,): n for r, n in self.replaced.items()}, ["reason"])  # fmt: skip
 
     def status(self) -> Status:
         """What ``hub workers`` shows: one row per worker, and why workers were replaced."""

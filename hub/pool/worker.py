@@ -32,7 +32,7 @@ from contextlib import AsyncExitStack
 
 import psutil
 
-from hub.proxy import Dispatcher, GrpcServer, HttpServer, http_app
+from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, http_app
 
 from ..app import App
 from ..loader import import_app
@@ -101,7 +101,7 @@ class Worker:
                 await stack.enter_async_context(grpc)
             _send(writer, Ready())
             async with asyncio.TaskGroup() as tasks:
-                beats = tasks.create_task(self._beat(writer))
+                beats = tasks.create_task(self._beat(writer, dispatcher.stats))
                 commands = tasks.create_task(self._commands(reader))
                 await self._leave.wait()
                 _send(writer, Leaving(reason=self.reason))
@@ -116,14 +116,18 @@ class Worker:
                 )
                 commands.cancel()
                 beats.cancel()
+                _send(writer, self._vitals(dispatcher.stats))  # the last word: every call counted
 
-    async def _beat(self, writer: asyncio.StreamWriter) -> None:
+    def _vitals(self, stats: CallStats) -> Beat:
         e = self.executor
+        return Beat(
+            served=e.served, running=len(e.running), waiting=e.waiting, oldest=e.oldest(),
+            idle_since=e.idle_since, stats=stats,
+        )  # fmt: skip
+
+    async def _beat(self, writer: asyncio.StreamWriter, stats: CallStats) -> None:
         while True:
-            _send(writer, Beat(
-                served=e.served, running=len(e.running), waiting=e.waiting, oldest=e.oldest(),
-                idle_since=e.idle_since,
-            ))  # fmt: skip
+            _send(writer, self._vitals(stats))
             await asyncio.sleep(BEAT)
 
     async def _commands(self, reader: asyncio.StreamReader) -> None:

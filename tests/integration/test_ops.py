@@ -1,0 +1,152 @@
+"""The ops listener: one /metrics for the whole pool, /health and /ready that mean something."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from hub.clients import RealtimeClient
+
+from .pool_helpers import serving, status, wait_for
+from .servers import HUB, Stack, free_port, stack_config, wait_until
+
+APP = "tests.integration.pool_app:app"
+
+
+def get(url: str) -> tuple[int, str, str]:
+    """(status, content type, body) of a GET, whatever the status."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.headers["content-type"], r.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["content-type"], exc.read().decode()
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """One sample's value in Prometheus text (0 when absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = (
+        rf"^{re.escape(name)}(?:\{{{re.escape(want)}\}})? (\S+)$" if want else rf"^{re.escape(name)} (\S+)$"
+    )
+    found = re.search(pattern, text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+@pytest.fixture(scope="module")
+def pooled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = stack_config(APP, "http", pool={"workers": 2}, ops={"port": free_port()})
+    stack = Stack(tmp_path_factory.mktemp("ops"), config)
+    with stack.running():
+        yield stack
+
+
+def ops_url(stack: Stack) -> str:
+    return f"http://127.0.0.1:{stack.config['ops']['port']}"
+
+
+def rpc_ok(stack: Stack) -> float:
+    return sample(get(ops_url(stack) + "/metrics")[2], "hub_proxy_calls_total", kind="rpc", outcome="ok")
+
+
+async def test_one_scrape_sums_the_calls_of_every_worker(pooled: Stack) -> None:
+    before = rpc_ok(pooled)
+    pids: list[int] = []
+    async with RealtimeClient(pooled.ws_url) as a, RealtimeClient(pooled.ws_url) as b:
+        await a.connect(data={"user": "a"})
+        await b.connect(data={"user": "b"})
+        async with asyncio.timeout(30):  # until both workers served some (connections age out in 2 s)
+            while len(set(pids)) < 2 or len(pids) < 100:
+                pids += await asyncio.gather(a.rpc("work", 0.002), b.rpc("work", 0.002))
+    wait_until(lambda: rpc_ok(pooled) >= before + len(pids), 5, "the heartbeats to carry every call")
+    code, content_type, text = get(ops_url(pooled) + "/metrics")
+    assert code == 200
+    assert content_type.startswith("text/plain; version=")  # the exposition format prometheus-client writes
+    assert sample(text, "hub_proxy_calls_total", kind="rpc", outcome="ok") == before + len(pids)
+    assert sample(text, "hub_proxy_calls_total", kind="connect", outcome="ok") >= 2
+    assert sample(text, "hub_proxy_call_seconds_count", kind="rpc") == sample(
+        text, "hub_proxy_calls_total", kind="rpc", outcome="ok"
+    )
+    assert "# HELP hub_proxy_calls_total Proxy calls answered" in text
+    assert (
+        sample(text, "hub_pool_workers", state="ready") + sample(text, "hub_pool_workers", state="working")
+        == 2
+    )
+    assert sample(text, "hub_pool_size") == 2
+    for pid in set(pids):
+        assert sample(text, "hub_pool_worker_memory_bytes", pid=str(pid)) > 10 * 2**20
+    assert sample(text, "process_resident_memory_bytes") > 0  # the supervisor's own process_* families
+
+
+async def test_calls_of_workers_that_left_stay_counted(pooled: Stack) -> None:
+    old = set(serving(wait_for(pooled, lambda s: len(serving(s)) == 2)))
+    start = rpc_ok(pooled)
+    async with RealtimeClient(pooled.ws_url) as client:
+        await client.connect(data={"user": "c"})
+        for _ in range(20):
+            await client.rpc("pid")
+    wait_until(lambda: rpc_ok(pooled) == start + 20, 5, "the heartbeats to carry the calls")
+    reset = await asyncio.to_thread(
+        subprocess.run, [str(HUB), "reset", "-c", str(pooled.path)], capture_output=True, text=True
+    )
+    assert reset.returncode == 0, reset.stderr
+    assert not old & set(serving(status(pooled)))
+    after = get(ops_url(pooled) + "/metrics")[2]
+    assert sample(after, "hub_proxy_calls_total", kind="rpc", outcome="ok") == start + 20  # none lost
+    assert sample(after, "hub_pool_replacements_total", reason="reset") >= 2
+
+
+def test_health_and_ready_with_a_breakdown(pooled: Stack) -> None:
+    code, content_type, body = get(ops_url(pooled) + "/health")
+    assert (code, content_type) == (200, "application/json")
+    assert json.loads(body)["status"] == "ok"
+    code, _, body = get(ops_url(pooled) + "/ready")
+    ready: dict[str, Any] = json.loads(body)
+    assert code == 200
+    assert ready["ready"] is True
+    assert ready["parts"]["proxy"] == {"ready": True, "state": "2 of 2 workers serving"}
+
+
+@pytest.fixture
+def with_centrifugo(tmp_path: Path) -> Iterator[Stack]:
+    """`hub serve --centrifugo`, inline, with the ops listener."""
+    stack = Stack(tmp_path, stack_config(APP, "http", pool={"workers": 0}, ops={"port": free_port()}))
+    stack.write()
+    stack.hub = stack._spawn("hub", "serve", "--centrifugo")
+    try:
+        wait_until(lambda: "hub ready" in stack.log_text() or stack.hub.poll() is not None, 30, "hub ready")
+        assert stack.hub.poll() is None, stack.log_text()
+        yield stack
+    except BaseException:
+        print(stack.log_text())
+        raise
+    finally:
+        stack.stop_all()
+
+
+def test_ready_turns_false_while_centrifugo_is_down_and_true_when_it_is_back(with_centrifugo: Stack) -> None:
+    url = ops_url(with_centrifugo) + "/ready"
+    wait_until(lambda: get(url)[0] == 200, 10, "ready")
+    assert json.loads(get(url)[2])["parts"]["centrifugo"] == {"ready": True, "state": "running"}
+    assert with_centrifugo.hub is not None
+    (child,) = [p for p in psutil.Process(with_centrifugo.hub.pid).children() if p.name() == "centrifugo"]
+    child.send_signal(signal.SIGKILL)
+    wait_until(lambda: get(url)[0] == 503, 10, "not ready while Centrifugo is down")
+    down = json.loads(get(url)[2])
+    assert down["ready"] is False
+    assert down["parts"]["centrifugo"]["ready"] is False
+    assert down["parts"]["proxy"]["ready"] is True
+    wait_until(lambda: get(url)[0] == 200, 30, "ready again once Centrifugo was restarted")
+    metrics = get(ops_url(with_centrifugo) + "/metrics")[2]
+    assert sample(metrics, "hub_centrifugo_up") == 1
+    assert sample(metrics, "hub_centrifugo_restarts_total") == 1
