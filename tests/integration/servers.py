@@ -136,6 +136,23 @@ class Stack:
         if self.hub.poll() is not None:
             raise RuntimeError(f"hub serve exited at start:\n{self.log_text()}")
 
+    @contextlib.contextmanager
+    def serving_with_centrifugo(self) -> Iterator[Stack]:
+        """`hub serve --centrifugo` (the hub runs Centrifugo as its child), stopped on the way out;
+        the logs are printed when starting or the block fails."""
+        self.write()
+        self.hub = self._spawn("hub", "serve", "--centrifugo")
+        try:
+            wait_until(lambda: "hub ready" in self.log_text() or self.hub.poll() is not None, 30, "hub ready")
+            if self.hub.poll() is not None:
+                raise RuntimeError(f"hub serve --centrifugo exited at start:\n{self.log_text()}")
+            yield self
+        except BaseException:
+            print(self.log_text())
+            raise
+        finally:
+            self.stop_all()
+
     def start_centrifugo(self) -> None:
         self.centrifugo = self._spawn("centrifugo", "centrifugo", "run")
         url = self.api_url.removesuffix("/api") + "/health"

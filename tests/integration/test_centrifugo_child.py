@@ -48,18 +48,8 @@ def configs_of(pid: int) -> list[Path]:
 @pytest.fixture
 def serving(tmp_path: Path) -> Iterator[Stack]:
     """`hub serve --centrifugo` (handlers inline: one process less on a small machine)."""
-    stack = Stack(tmp_path, stack_config(APP, "http", pool={"workers": 0}))
-    stack.write()
-    stack.hub = stack._spawn("hub", "serve", "--centrifugo")
-    try:
-        wait_until(lambda: "hub ready" in stack.log_text() or stack.hub.poll() is not None, 30, "hub ready")
-        assert stack.hub.poll() is None, stack.log_text()
+    with Stack(tmp_path, stack_config(APP, "http", pool={"workers": 0})).serving_with_centrifugo() as stack:
         yield stack
-    except BaseException:
-        print(stack.log_text())
-        raise
-    finally:
-        stack.stop_all()
 
 
 async def rpc_works(stack: Stack) -> None:

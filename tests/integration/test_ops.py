@@ -120,18 +120,9 @@ def test_health_and_ready_with_a_breakdown(pooled: Stack) -> None:
 @pytest.fixture
 def with_centrifugo(tmp_path: Path) -> Iterator[Stack]:
     """`hub serve --centrifugo`, inline, with the ops listener."""
-    stack = Stack(tmp_path, stack_config(APP, "http", pool={"workers": 0}, ops={"port": free_port()}))
-    stack.write()
-    stack.hub = stack._spawn("hub", "serve", "--centrifugo")
-    try:
-        wait_until(lambda: "hub ready" in stack.log_text() or stack.hub.poll() is not None, 30, "hub ready")
-        assert stack.hub.poll() is None, stack.log_text()
+    config = stack_config(APP, "http", pool={"workers": 0}, ops={"port": free_port()})
+    with Stack(tmp_path, config).serving_with_centrifugo() as stack:
         yield stack
-    except BaseException:
-        print(stack.log_text())
-        raise
-    finally:
-        stack.stop_all()
 
 
 def test_ready_turns_false_while_centrifugo_is_down_and_true_when_it_is_back(with_centrifugo: Stack) -> None:
