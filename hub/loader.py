@@ -1,29 +1,70 @@
 """Importing the application named by hub.yaml's ``app:`` (``module:attribute``).
 
+Every command imports it the same way: from ``app_dir`` (hub.yaml's folder unless
+the file or ``--app-dir`` says otherwise), then from the current directory.
+
 Kept apart from the service so a pooled worker imports the app without the
 supervisor, the control server or the Centrifugo runner::
 
-    app = import_app("demo.app:app")
+    app = import_app("demo.app:app", settings.app_dir)
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
+import traceback
 
 from .app import App
 from .errors import AppImportError
 
 
-def import_app(spec: str) -> App:
-    """The :class:`App` named ``module:attribute``."""
+def import_app(spec: str, app_dir: str | None = None) -> App:
+    """The :class:`App` named ``module:attribute``, imported from ``app_dir`` first."""
+    if app_dir and app_dir not in sys.path:
+        sys.path.insert(0, app_dir)
     module_name, _, attribute = spec.partition(":")
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:
-        raise AppImportError(f"app: cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
+        raise AppImportError(
+            f"app: cannot import {module_name!r}: {type(exc).__name__}: {exc}{_where(exc)}"
+        ) from exc
     if not hasattr(module, attribute):
         raise AppImportError(f"app: {module_name} has no attribute {attribute!r}")
     app = getattr(module, attribute)
     if not isinstance(app, App):
         raise AppImportError(f"app: {spec!r} is {type(app).__name__}, expected a hub.App")
     return app
+
+
+def _where(exc: BaseException) -> str:
+    """`` (at app.py:12)``: where the import failed, the innermost frame (a syntax error's own spot)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f" (at {exc.filename}:{exc.lineno})"
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "importlib" not in f.filename and f.filename != __file__]
+    return f" (at {ours[-1].filename}:{ours[-1].lineno})" if ours else ""
+
+
+def check_import(spec: str, app_dir: str | None = None, timeout: float = 30.0) -> str:
+    """Import the app in a fresh interpreter: "" when it imports, else why not (with file and line).
+
+    What ``hub serve --reload`` asks before replacing workers with an edited app.
+    """
+    code = (
+        "import sys\nfrom hub.errors import AppImportError\nfrom hub.loader import import_app\n"
+        "try:\n    import_app(sys.argv[1], sys.argv[2] or None)\n"
+        "except AppImportError as exc:\n    print(exc)\n    sys.exit(1)\n"
+    )
+    command = [sys.executable, "-c", code, spec, app_dir or ""]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=os.getcwd())
+    except subprocess.TimeoutExpired:
+        return f"app: importing {spec!r} took more than {timeout}s"
+    if result.returncode == 0:
+        return ""
+    lines = (result.stdout.strip() or result.stderr.strip() or "the import failed").splitlines()
+    return lines[0] if result.stdout.strip() else lines[-1]

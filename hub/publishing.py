@@ -19,6 +19,12 @@ def api_url(settings: Settings) -> str:
     return f"http://{_reachable(c.host)}:{c.port}/api"
 
 
+def websocket_url(settings: Settings) -> str:
+    """Where clients connect: Centrifugo's WebSocket endpoint (``ws://host:port/connection/websocket``)."""
+    c = settings.centrifugo
+    return f"ws://{_reachable(c.host)}:{c.port}/connection/websocket"
+
+
 def grpc_target(settings: Settings) -> str:
     """Centrifugo's gRPC server API address, or "" when it is off."""
     c = settings.centrifugo

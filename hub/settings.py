@@ -3,24 +3,27 @@
     settings = load("hub.yaml")          # raises ConfigError naming file, key, expectation
     settings.proxy.http_port             # 9000
 
-Secrets can come from the environment instead of the file (the environment
-wins): HUB_PROXY_SECRET, HUB_API_KEY, HUB_TOKEN_SECRET, HUB_REDIS_URL.
+Every problem of a file is reported at once, one line each (``file: key: problem``),
+an unknown key with the nearest known one. Secrets can come from the environment
+instead of the file (the environment wins): HUB_PROXY_SECRET, HUB_API_KEY,
+HUB_TOKEN_SECRET, HUB_REDIS_URL. Relative paths (``app_dir``,
+``centrifugo.token_private_key``) are relative to the file's folder.
 """
 
 from __future__ import annotations
 
 import os
-import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
-import msgspec.inspect
 import yaml
 
-from hub.centrifugo import CentrifugoSettings, Namespace, ProxySettings, TokenKeyError, load_private_key
+from hub.centrifugo import CentrifugoSettings, ProxySettings, TokenKeyError, load_private_key
 from hub.clients import PublisherSettings
 
+from ._validation import problems
 from .errors import ConfigError
 from .pool.settings import PoolSettings
 
@@ -32,10 +35,6 @@ ENV_OVERRIDES = {
     "HUB_REDIS_URL": "centrifugo.redis_url",
 }
 _REQUIRED_SECRETS = ("proxy.secret", "centrifugo.api_key", "centrifugo.token_secret")
-
-
-class _Invalid(Exception):
-    """A readable validation problem found before msgspec's own pass."""
 
 
 class OpsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -51,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     #: The application, as ``module:attribute`` (e.g. ``demo.app:app``).
     app: str
+    #: Where ``app`` is imported from, relative to hub.yaml's folder (once loaded: absolute).
+    app_dir: str = "."
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     proxy: ProxySettings = ProxySettings()
     centrifugo: CentrifugoSettings = CentrifugoSettings()
@@ -59,8 +60,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     ops: OpsSettings = OpsSettings()
 
 
-def load(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Settings:
-    """Read and validate a config file; every problem raises :class:`ConfigError`."""
+def load(
+    path: str | os.PathLike[str],
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read and validate a config file; its problems, all at once, raise :class:`ConfigError`.
+
+    ``overrides`` maps dotted keys to values (``{"pool.workers": 2}``), as ``hub serve -o``
+    gives them; they win over the file and the environment.
+    """
     file = Path(path)
     try:
         text = file.read_text()
@@ -78,45 +87,52 @@ def load(path: str | os.PathLike[str], environ: dict[str, str] | None = None) ->
     for var, dotted in ENV_OVERRIDES.items():
         if env.get(var):
             _set(data, dotted, env[var])
-    _resolve_key_path(data, file)
-    try:
-        _check_namespaces(data)
-        settings = msgspec.convert(data, Settings)
-    except _Invalid as exc:
-        raise ConfigError(f"{file}: {exc}") from exc
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{file}: {_readable(str(exc))}") from exc
-    _check(file, settings)
+    for dotted, value in (overrides or {}).items():
+        _set(data, dotted, value)
+    _resolve_paths(data, file)
+    found = problems(data, Settings) + _missing_secrets(data)
+    settings = None if found else msgspec.convert(data, Settings)
+    if settings is not None:
+        found += _check(settings)
+    if found or settings is None:
+        raise ConfigError("\n".join(f"{file}: {p}" for p in dict.fromkeys(found)))
     return settings
 
 
-def _check(file: Path, s: Settings) -> None:
+def _missing_secrets(data: dict[str, Any]) -> list[str]:
+    found = []
     for dotted in _REQUIRED_SECRETS:
         section, key = dotted.split(".")
-        if not getattr(getattr(s, section), key):
+        values = data.get(section)
+        if not (isinstance(values, dict) and values.get(key)):
             var = next(v for v, d in ENV_OVERRIDES.items() if d == dotted)
-            raise ConfigError(f"{file}: {dotted}: expected a non-empty secret (or set {var})")
+            found.append(f"{dotted}: expected a non-empty secret (or set {var})")
+    return found
+
+
+def _check(s: Settings) -> list[str]:
+    """Problems across keys, once every key has the right type."""
+    found = []
     if ":" not in s.app:
-        raise ConfigError(f"{file}: app: expected `module:attribute`, got {s.app!r}")
+        found.append(f"app: expected `module:attribute`, got {s.app!r}")
     if s.proxy.secret_header in s.proxy.forward_headers:
-        raise ConfigError(
-            f"{file}: proxy.forward_headers: must not contain the secret header "
+        found.append(
+            f"proxy.forward_headers: must not contain the secret header "
             f"{s.proxy.secret_header!r} (a client could then send the secret itself)"
         )
     problem = s.pool.problem(s.proxy.call_timeout)
     if problem:
-        raise ConfigError(f"{file}: {problem}")
+        found.append(problem)
     if s.proxy.transport == "grpc" and not s.proxy.grpc_port:
-        raise ConfigError(f"{file}: proxy.grpc_port: expected a port when proxy.transport is grpc")
+        found.append("proxy.grpc_port: expected a port when proxy.transport is grpc")
     if s.publisher.transport == "grpc" and not s.centrifugo.grpc_api_port:
-        raise ConfigError(
-            f"{file}: centrifugo.grpc_api_port: expected a port (> 0) when publisher.transport is grpc"
-        )
+        found.append("centrifugo.grpc_api_port: expected a port (> 0) when publisher.transport is grpc")
     if s.centrifugo.token_private_key:
         try:
             load_private_key(s.centrifugo.token_private_key)
         except TokenKeyError as exc:
-            raise ConfigError(f"{file}: centrifugo.token_private_key: {exc}") from exc
+            found.append(f"centrifugo.token_private_key: {exc}")
+    return found
 
 
 #: HS256 wants a key at least as long as its hash (RFC 7518 §3.2): 32 bytes.
@@ -140,63 +156,22 @@ def weaknesses(settings: Settings) -> list[str]:
     return found
 
 
-def _resolve_key_path(data: dict[str, Any], file: Path) -> None:
-    """A relative key file is relative to the config file's folder, not the working directory."""
+def _resolve_paths(data: dict[str, Any], file: Path) -> None:
+    """Relative paths in the file (``app_dir``, a key file) are relative to its folder, not the cwd."""
+    folder = file.resolve().parent
+    app_dir = data.get("app_dir", ".")
+    if isinstance(app_dir, str):
+        data["app_dir"] = str((folder / app_dir).resolve())
     section = data.get("centrifugo")
     if not isinstance(section, dict):
         return
     key = section.get("token_private_key")
     if isinstance(key, str) and key and not Path(key).is_absolute():
-        section["token_private_key"] = str(file.resolve().parent / key)
+        section["token_private_key"] = str(folder / key)
 
 
-def _check_namespaces(data: dict[str, Any]) -> None:
-    """Validate namespaces one by one, so an error names the namespace, not `[...]`."""
-    section = data.get("centrifugo")
-    namespaces = section.get("namespaces") if isinstance(section, dict) else None
-    if not isinstance(namespaces, dict):
-        return
-    for name, options in namespaces.items():
-        where = f"centrifugo.namespaces.{name}"
-        if not isinstance(name, str) or not re.fullmatch(r"[-a-zA-Z0-9_.]{2,}", name):
-            raise _Invalid(f"{where}: expected a name of 2+ letters, digits, '-', '_' or '.'")
-        try:
-            msgspec.convert(options or {}, Namespace)
-        except msgspec.ValidationError as exc:
-            raise _Invalid(_readable(str(exc), prefix=where)) from exc
-
-
-def _set(data: dict[str, Any], dotted: str, value: str) -> None:
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, key = dotted.split(".")
     for part in parents:
         data = data.setdefault(part, {}) if isinstance(data.get(part, {}), dict) else {}
     data[key] = value
-
-
-def _choices(dotted: str) -> tuple[object, ...]:
-    """The allowed values of the Literal-typed setting at ``dotted``."""
-    info: msgspec.inspect.Type = msgspec.inspect.type_info(Settings)
-    for name in dotted.split("."):
-        if isinstance(info, msgspec.inspect.StructType):
-            info = next(f.type for f in info.fields if f.name == name)
-        elif isinstance(info, msgspec.inspect.DictType):
-            info = info.value_type
-    return tuple(info.values) if isinstance(info, msgspec.inspect.LiteralType) else ()
-
-
-def _readable(message: str, prefix: str = "") -> str:
-    """msgspec's "Expected `int`, got `str` - at `$.proxy.port`" as "proxy.port: expected ..."."""
-    match = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", message, flags=re.S)
-    problem, where = match.groups() if match else (message, "")
-    parts = [p for p in (prefix, where or "") if p]
-    unknown = re.fullmatch(r"Object contains unknown field `(.*)`", problem)
-    if unknown:
-        parts.append(unknown.group(1))
-        problem = "unknown key"
-    elif problem.startswith("Invalid enum value"):
-        choices = _choices(".".join(parts))
-        problem = f"expected one of {', '.join(map(repr, choices))}, got {problem.split(' ', 3)[3]}"
-    else:
-        problem = problem[0].lower() + problem[1:]
-    where = ".".join(parts)
-    return f"{where}: {problem}" if where else problem

@@ -40,7 +40,8 @@ from ..settings import Settings
 from .executors import SlotExecutor
 from .messages import START, TO_WORKER, Beat, Drain, Leaving, Message, MessageError, Ready, frame
 
-log = logging.getLogger(__name__)
+# Run as `python -m hub.pool.worker`, __name__ would be "__main__" in every log line.
+log = logging.getLogger("hub.pool.worker")
 #: Seconds between heartbeats; a worker silent for the exec timeout is killed.
 BEAT = 0.1
 #: Exit status of a worker whose app cannot be imported or whose listeners cannot start.
@@ -187,8 +188,10 @@ def main(argv: list[str] | None = None) -> None:
             level=settings.log_level.upper(),
             format=f"%(asctime)s %(levelname)s %(name)s[worker {os.getpid()}]: %(message)s",
         )
+        # uvicorn's "Started server process" / "Shutting down" repeat ours, under the name uvicorn.error.
+        logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, logging.getLogger().level))
         sys.path.insert(0, os.getcwd())
-        app = import_app(settings.app)
+        app = import_app(settings.app, settings.app_dir)
         # Not asyncio.run(): at its end it waits for the default executor's threads, and a
         # sync handler stuck past the exec timeout would keep this process alive after it
         # answered every call. Everything worth waiting for ended with Worker.run().

@@ -105,3 +105,28 @@ def test_environment_overrides_secrets(tmp_path: Path) -> None:
     assert settings.centrifugo.token_secret == "t"
     assert settings.centrifugo.redis_url == "redis://r:1"
     assert load(write(tmp_path, BASE), environ={"HUB_PROXY_SECRET": "env"}).proxy.secret == "env"
+
+
+def test_every_problem_at_once_with_the_nearest_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "app: app:app\npool: {wrokers: 2}\nproxy: {http_port: nine}\n")
+    with pytest.raises(ConfigError) as exc:
+        load(path, environ={})
+    lines = str(exc.value).splitlines()
+    assert lines == [
+        f"{path}: pool.wrokers: unknown key (did you mean `workers`?)",
+        f"{path}: proxy.http_port: expected `int`, got `str`",
+        f"{path}: proxy.secret: expected a non-empty secret (or set HUB_PROXY_SECRET)",
+        f"{path}: centrifugo.api_key: expected a non-empty secret (or set HUB_API_KEY)",
+        f"{path}: centrifugo.token_secret: expected a non-empty secret (or set HUB_TOKEN_SECRET)",
+    ]
+
+
+def test_app_dir_is_relative_to_the_file_and_overrides_win(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE + "app_dir: src\n")
+    settings = load(path, environ={}, overrides={"pool.workers": 3, "proxy.http_port": 9100})
+    assert settings.app_dir == str(tmp_path.resolve() / "src")
+    assert settings.pool.workers == 3
+    assert settings.proxy.http_port == 9100
+    assert load(write(tmp_path, BASE), environ={}).app_dir == str(tmp_path.resolve())
+    with pytest.raises(ConfigError, match=r"pool\.wokers: unknown key \(did you mean `workers`\?\)"):
+        load(path, environ={}, overrides={"pool.wokers": 3})
