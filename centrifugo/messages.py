@@ -105,6 +105,13 @@ class _WithPayload(_Call, frozen=True, kw_only=True):
     data: msgspec.Raw = msgspec.Raw()
     b64data: str = ""
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.data, msgspec.Raw):
+            raise TypeError(
+                f"data: expected the encoded JSON (msgspec.Raw), got {type(self.data).__name__}; "
+                "in a test, build requests with hub.testing (rpc(method, data), subscribe(...), ...)"
+            )
+
     def payload(self) -> bytes:
         """The client's payload as bytes: JSON text, or raw bytes in binary mode."""
         if self.b64data:

@@ -21,14 +21,12 @@ from typing import Any
 
 import yaml
 
+from hub.testing import free_port
+
+__all__ = ["ROOT", "Stack", "free_port", "http_ok", "redis_server", "stack_config", "stop", "wait_until"]
+
 ROOT = Path(__file__).resolve().parents[2]
 HUB = Path(sys.executable).parent / "hub"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:

@@ -1,22 +1,29 @@
-"""The demo application's tour, as `make demo` runs it, against a real Centrifugo and pooled hub."""
+"""The demo application's tour, as `make demo` runs it, against a real Centrifugo and pooled hub.
+
+Started from demo/hub.yaml itself (its gRPC proxy, its pool) by hub.testing's HubServer, on free ports.
+The tour does not depend on the proxy transport, so it runs once.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-import yaml
 
 from demo.tour import tour
+from hub.testing import HubServer
 
-from .servers import ROOT, Stack
-
-APP = "demo.app:app"
-_DEMO = yaml.safe_load((ROOT / "demo" / "hub.yaml").read_text())
-CONFIG = {"pool": _DEMO["pool"], "centrifugo": {"namespaces": _DEMO["centrifugo"]["namespaces"]}}
+from .servers import ROOT
 
 
-@pytest.mark.any_transport
-async def test_the_tour_shows_every_step(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    await tour(stack.ws_url)
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
+    with HubServer(ROOT / "demo" / "hub.yaml", tmp_path_factory.mktemp("demo")) as server:
+        yield server
+
+
+async def test_the_tour_shows_every_step(demo: HubServer, capsys: pytest.CaptureFixture[str]) -> None:
+    await tour(demo.ws_url)
     out = capsys.readouterr().out
     for line in (
         "rooms (RPC chat.rooms): ['lobby', 'python', 'random']",
