@@ -1,13 +1,19 @@
 """The ``hub`` command line. Every verb takes ``-c hub.yaml``.
 
-    hub serve -c hub.yaml [--centrifugo]     run the proxy service until SIGTERM/SIGINT
-    hub check -c hub.yaml                    validate a config (exit 2 when wrong)
+    hub init [DIR]                           start a project: app, hub.yaml with fresh secrets, a test
+    hub serve -c hub.yaml [--centrifugo] [--reload] [--workers N] [--host H] [--port P]
+              [--log-level L]                run the proxy service until SIGTERM/SIGINT
+    hub check -c hub.yaml                    validate a config (exit 2 when wrong, every problem)
     hub centrifugo config|run|path           Centrifugo's config, process, binary
     hub token -c hub.yaml USER [--ttl S] [--channel C]   print a connection (or subscription) JWT
     hub publish -c hub.yaml CHANNEL [JSON|-]  publish one value, or JSON lines from stdin
     hub workers -c hub.yaml [--json]         the running service's pooled workers
     hub reset -c hub.yaml                    replace the workers one by one (also: SIGHUP)
     hub --version                            the hub's version and the pinned Centrifugo's
+
+Every verb that reads hub.yaml also takes ``-o dotted.key=value`` (the value is
+YAML) and ``--app-dir DIR`` (where ``app:`` is imported from; default: the
+file's ``app_dir``, i.e. hub.yaml's folder), then the current directory.
 
 Signals are handled here and only here: the first SIGTERM/SIGINT starts an
 ordered shutdown, a second one forces exit; SIGHUP replaces the workers.
@@ -63,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except HubError as exc:
-        print(f"hub: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"hub: {line}", file=sys.stderr)
         return EXIT_CONFIG
     except BinaryNotFound as exc:
         print(f"hub: {exc}", file=sys.stderr)
@@ -81,11 +88,27 @@ def _parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("-c", "--config", default="hub.yaml", help="config file (default: hub.yaml)")
+        p.add_argument(
+            "-o", dest="overrides", action="append", type=_override, default=[], metavar="KEY=VALUE",
+            help="override a hub.yaml key (dotted, e.g. pool.workers=2; the value is YAML); repeatable",
+        )  # fmt: skip
+        p.add_argument("--app-dir", metavar="DIR", help="import the app from DIR (default: hub.yaml's dir)")
         p.set_defaults(run=run)
         return p
 
+    init = verbs.add_parser("init", help="start a project: app, hub.yaml with fresh secrets, a first test")
+    init.add_argument("dir", metavar="DIR", nargs="?", default=".", help="where (default: here)")
+    init.set_defaults(run=_init)
     serve = verb("serve", _serve, "run the proxy service until SIGTERM/SIGINT")
     serve.add_argument("--centrifugo", action="store_true", help="also run the pinned Centrifugo")
+    serve.add_argument(
+        "--reload", action="store_true",
+        help="replace the workers when the app's files change (one worker unless --workers says more)",
+    )  # fmt: skip
+    serve.add_argument("--workers", type=int, metavar="N", help="worker processes (pool.workers; 0: inline)")
+    serve.add_argument("--host", metavar="H", help="the proxy's address (proxy.host)")
+    serve.add_argument("--port", type=int, metavar="P", help="the proxy's HTTP port (proxy.http_port)")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="(log_level)")
     verb("check", _check, "validate a config file (exit 2 when wrong)")
     workers = verb("workers", _workers, "show the running service's pooled workers")
     workers.add_argument("--json", action="store_true", help="print the raw status as JSON")
@@ -125,15 +148,60 @@ def _positive(text: str) -> float:
     return value
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _override(text: str) -> tuple[str, object]:
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (e.g. pool.workers=2), got {text!r}")
+    try:
+        return key, yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise argparse.ArgumentTypeError(f"{key}: the value is not valid YAML: {exc}") from exc
+
+
+#: The short-hand flags of `hub serve`, and the hub.yaml key each one sets.
+_FLAGS = {
+    "workers": "pool.workers", "host": "proxy.host", "port": "proxy.http_port", "log_level": "log_level",
+}  # fmt: skip
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The command line's changes to hub.yaml, as dotted keys."""
+    values: dict[str, object] = dict(args.overrides)
+    if args.app_dir:
+        values["app_dir"] = os.path.abspath(args.app_dir)
+    for flag, key in _FLAGS.items():
+        if getattr(args, flag, None) is not None:
+            values[key] = getattr(args, flag)
+    if getattr(args, "reload", False):
+        # One worker, as uvicorn's --reload runs one process: a rolling reset of N workers
+        # answers with the old code until the last old worker has drained.
+        values.setdefault("pool.workers", 1)
+    return values
+
+
+def _load(args: argparse.Namespace) -> Settings:
+    """hub.yaml with the command line's changes (pooled workers get these settings from the supervisor)."""
     from .settings import load
 
-    settings = load(args.config)
+    return load(args.config, overrides=_overrides(args))
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = _load(args)
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     return settings
+
+
+def _init(args: argparse.Namespace) -> int:
+    from .scaffold import scaffold
+
+    print(scaffold(args.dir))
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -144,12 +212,12 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     for problem in weaknesses(settings):
         log.warning("%s: %s", args.config, problem)
-    app = import_app(settings.app)
+    app = import_app(settings.app, settings.app_dir)
     service = Service(settings, app, with_centrifugo=args.centrifugo, config=args.config)
-    return asyncio.run(_serve_until_signal(settings, service))
+    return asyncio.run(_serve_until_signal(settings, service, reload=args.reload))
 
 
-async def _serve_until_signal(settings: Settings, service: Service) -> int:
+async def _serve_until_signal(settings: Settings, service: Service, *, reload: bool = False) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -163,13 +231,22 @@ async def _serve_until_signal(settings: Settings, service: Service) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, on_signal, sig)
     loop.add_signal_handler(signal.SIGHUP, service.reset_soon)
-    async with service:
+    from .publishing import websocket_url
+
+    async with service, asyncio.TaskGroup() as tasks:
         p = settings.proxy
         log.info(
-            "hub ready: proxy http://%s:%d%s (Centrifugo calls it over %s)",
-            p.host, p.http_port, f", grpc://{p.host}:{p.grpc_port}" if p.grpc_port else "", p.transport,
+            "hub ready: clients connect to %s; proxy http://%s:%d%s (Centrifugo calls it over %s)",
+            websocket_url(settings), p.host, p.http_port,
+            f", grpc://{p.host}:{p.grpc_port}" if p.grpc_port else "", p.transport,
         )  # fmt: skip
+        if reload:
+            from .reloader import watch_and_reset
+
+            watcher = tasks.create_task(watch_and_reset(settings, service.pool, stop))
         await stop.wait()
+        if reload:
+            watcher.cancel()
     log.info("stopped")
     return 0
 
@@ -198,15 +275,15 @@ def _check(args: argparse.Namespace) -> int:
 
     from .centrifugo_process import write_config
     from .loader import import_app
-    from .settings import load, weaknesses
+    from .settings import weaknesses
 
-    settings = load(args.config)
+    settings = _load(args)
     weak = weaknesses(settings)
     if weak:
         for problem in weak:
             print(f"{args.config}: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    app = import_app(settings.app)
+    app = import_app(settings.app, settings.app_dir)
     usage = app.usage()
     try:
         binary = find_binary()
@@ -235,10 +312,9 @@ def _centrifugo_config(args: argparse.Namespace) -> int:
     from hub.centrifugo import render
 
     from .loader import import_app
-    from .settings import load
 
-    settings = load(args.config)
-    config = render(settings.centrifugo, settings.proxy, import_app(settings.app).usage())
+    settings = _load(args)
+    config = render(settings.centrifugo, settings.proxy, import_app(settings.app, settings.app_dir).usage())
     print(json.dumps(config, indent=2))
     return 0
 
@@ -248,11 +324,10 @@ def _centrifugo_run(args: argparse.Namespace) -> int:
 
     from .centrifugo_process import write_config
     from .loader import import_app
-    from .settings import load
 
-    settings = load(args.config)
+    settings = _load(args)
     binary = find_binary()
-    path = write_config(settings, import_app(settings.app).usage())
+    path = write_config(settings, import_app(settings.app, settings.app_dir).usage())
     os.execv(binary, [str(binary), "-c", str(path)])
 
 
@@ -265,10 +340,9 @@ def _centrifugo_path(args: argparse.Namespace) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    from .settings import load
     from .tokens import TokenMinter
 
-    tokens = TokenMinter.from_settings(load(args.config).centrifugo)
+    tokens = TokenMinter.from_settings(_load(args).centrifugo)
     if args.channel:
         print(tokens.subscription(args.user, args.channel, ttl=args.ttl))
     else:
@@ -279,9 +353,8 @@ def _token(args: argparse.Namespace) -> int:
 def _publish(args: argparse.Namespace) -> int:
     from .bulk import publish_lines, publish_one
     from .publishing import publisher_for
-    from .settings import load
 
-    settings = load(args.config)
+    settings = _load(args)
     if args.json != "-":
         return asyncio.run(publish_one(publisher_for(settings), args.channel, args.json))
     return asyncio.run(publish_lines(publisher_for(settings), args.channel, sys.stdin.buffer))

@@ -1,0 +1,55 @@
+"""``hub serve --reload``: replace the pooled workers when the app's files change.
+
+Watches the app's ``.py`` files with watchfiles, as uvicorn does (the app's top-level
+package when it is one, else ``app_dir``), and runs the pool's rolling reset: a new worker starts and
+listens before an old one drains, so no call fails. An edit that cannot be
+imported leaves the old workers serving; the new worker's error, with file and
+line, is printed by the worker and summed up here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import watchfiles
+
+from .errors import PoolError
+from .loader import check_import
+from .pool import Pool
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def watch_and_reset(settings: Settings, pool: Pool | None, stop: asyncio.Event) -> None:
+    """Until ``stop`` is set: on every change of a ``.py`` file under ``app_dir``, reset the pool."""
+    if pool is None:
+        log.warning("--reload needs pooled workers (pool.workers > 0); not watching")
+        return
+    roots = watched(settings)
+    log.info("reload: watching %s", ", ".join(map(str, roots)))
+    async for changes in watchfiles.awatch(*roots, watch_filter=watchfiles.PythonFilter(), stop_event=stop):
+        names = sorted({Path(path).name for _, path in changes})
+        problem = await asyncio.to_thread(check_import, settings.app, settings.app_dir)
+        if problem:
+            log.error("reload: %s changed, but %s; the old workers keep serving", ", ".join(names), problem)
+            continue
+        log.info("reload: %s changed; replacing the workers", ", ".join(names))
+        try:
+            replaced = await pool.reset()
+        except PoolError as exc:
+            log.error("reload: the new code did not start (%s); the old workers keep serving", exc)
+        else:
+            log.info("reload: %d workers replaced", replaced)
+
+
+def watched(settings: Settings) -> list[Path]:
+    """The folders to watch: the app's top-level package (``demo`` for ``demo.app:app``) if it
+    is one, else ``app_dir`` (a single-module app); never a whole repository with its .venv."""
+    top = settings.app.partition(":")[0].partition(".")[0]
+    module = sys.modules.get(top)
+    paths = list(getattr(module, "__path__", []))
+    return [Path(p) for p in paths] or [Path(settings.app_dir)]
