@@ -12,8 +12,6 @@ supervisor, the control server or the Centrifugo runner::
 from __future__ import annotations
 
 import importlib
-import os
-import subprocess
 import sys
 import traceback
 
@@ -47,24 +45,3 @@ def _where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     ours = [f for f in frames if "importlib" not in f.filename and f.filename != __file__]
     return f" (at {ours[-1].filename}:{ours[-1].lineno})" if ours else ""
-
-
-def check_import(spec: str, app_dir: str | None = None, timeout: float = 30.0) -> str:
-    """Import the app in a fresh interpreter: "" when it imports, else why not (with file and line).
-
-    What ``hub serve --reload`` asks before replacing workers with an edited app.
-    """
-    code = (
-        "import sys\nfrom hub.errors import AppImportError\nfrom hub.loader import import_app\n"
-        "try:\n    import_app(sys.argv[1], sys.argv[2] or None)\n"
-        "except AppImportError as exc:\n    print(exc)\n    sys.exit(1)\n"
-    )
-    command = [sys.executable, "-c", code, spec, app_dir or ""]
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=os.getcwd())
-    except subprocess.TimeoutExpired:
-        return f"app: importing {spec!r} took more than {timeout}s"
-    if result.returncode == 0:
-        return ""
-    lines = (result.stdout.strip() or result.stderr.strip() or "the import failed").splitlines()
-    return lines[0] if result.stdout.strip() else lines[-1]

@@ -1,10 +1,10 @@
 """``hub serve --reload``: replace the pooled workers when the app's files change.
 
-Watches the app's ``.py`` files with watchfiles, as uvicorn does (the app's top-level
-package when it is one, else ``app_dir``), and runs the pool's rolling reset: a new worker starts and
-listens before an old one drains, so no call fails. An edit that cannot be
-imported leaves the old workers serving; the new worker's error, with file and
-line, is printed by the worker and summed up here.
+Watches the app's ``.py`` files with watchfiles, as uvicorn does (the app's
+top-level package when it is one, else ``app_dir``), and runs the pool's rolling
+reset: a new worker starts and listens before an old one drains, so no call fails. An edit that cannot be
+imported stops the reset at its first new worker, which logs the error with file
+and line; the old workers keep serving.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 import watchfiles
 
 from .errors import PoolError
-from .loader import check_import
 from .pool import Pool
 from .settings import Settings
 
@@ -32,18 +31,15 @@ async def watch_and_reset(settings: Settings, pool: Pool | None, stop: asyncio.E
     roots = watched(settings)
     log.info("reload: watching %s", ", ".join(map(str, roots)))
     async for changes in watchfiles.awatch(*roots, watch_filter=watchfiles.PythonFilter(), stop_event=stop):
-        names = sorted({Path(path).name for _, path in changes})
-        problem = await asyncio.to_thread(check_import, settings.app, settings.app_dir)
-        if problem:
-            log.error("reload: %s changed, but %s; the old workers keep serving", ", ".join(names), problem)
-            continue
-        log.info("reload: %s changed; replacing the workers", ", ".join(names))
+        names = ", ".join(sorted({Path(path).name for _, path in changes}))
+        log.info("reload: %s changed; replacing the workers", names)
         try:
-            replaced = await pool.reset()
+            done = await pool.reset()
         except PoolError as exc:
-            log.error("reload: the new code did not start (%s); the old workers keep serving", exc)
+            # The new worker logged why (the import error, with file and line) before it left.
+            log.error("reload: the edited code did not start (%s); the old workers keep serving", exc)
         else:
-            log.info("reload: %d workers replaced", replaced)
+            log.info("reload: %d workers replaced", done.replaced)
 
 
 def watched(settings: Settings) -> list[Path]:
