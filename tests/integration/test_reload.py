@@ -40,7 +40,9 @@ def test_an_edit_is_served_without_a_failed_call_and_a_broken_one_keeps_the_old_
     assert failures == [], text
     assert answers[0] == {"ok": True}
     assert answers[-1] == {"ok": True, "edited": 1}
+    assert "reload: 1 workers replaced" in text
     assert "the old workers keep serving" in text
+    assert "Logging error" not in text
     assert f"{project / 'app.py'}:" in text  # the broken edit's file, with its line
     assert "pool: 1 workers ready" in text  # --reload runs one worker unless told otherwise
     assert "hub.pool.worker[worker" in text  # worker lines name their logger
