@@ -69,3 +69,11 @@ class TestClient(RealtimeClient):
                 self._seen.append(await asyncio.wait_for(self.pushes.get(), left))
             except TimeoutError:
                 continue
+
+    async def refute_publication(self, channel: str, *, within: float = 0.5) -> None:
+        """Assert that no publication arrives on ``channel`` for ``within`` seconds."""
+        try:
+            data = await self.assert_publication(channel, within=within)
+        except AssertionError:
+            return
+        raise AssertionError(f"{channel}: expected no publication within {within}s, got {data!r}")

@@ -17,11 +17,17 @@ async def test_members_talk_in_a_room(hub_server: HubServer) -> None:
 
 
 async def test_a_stranger_is_kept_out(hub_server: HubServer) -> None:
-    async with hub_server.client() as carol:
+    async with hub_server.client() as carol, hub_server.client() as bob:
         await carol.connect_as("carol")
         with pytest.raises(ReplyError) as refused:
             await carol.subscribe_and_join("room:python")
         assert refused.value.code == 403
+        await bob.connect_as("bob")
+        await bob.subscribe_and_join("room:python")
+        with pytest.raises(ReplyError) as refused:
+            await carol.rpc("room.post", {"room": "python", "text": "let me in"})
+        assert refused.value.code == 403
+        await bob.refute_publication("room:python")
 
 
 async def test_a_killed_worker_is_replaced_and_calls_go_on(hub_server: HubServer) -> None:
