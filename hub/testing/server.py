@@ -16,6 +16,7 @@ and are stopped by pid. Their logs are in ``server.logs`` and printed when a sta
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -242,7 +243,7 @@ def _ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1) as r:
             return bool(r.status == 200)
-    except OSError:
+    except (OSError, http.client.HTTPException):  # not up yet, or another program's port on a shared machine
         return False
 
 
