@@ -12,6 +12,17 @@ from hub.centrifugo import BinaryNotFound, find_binary
 from .servers import Stack, redis_server, stack_config
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test shows the logs of the servers it used (module-scoped stacks outlive it)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call" and report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            if isinstance(value, Stack):
+                report.sections.append((f"logs of {name}", value.log_text()))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked ``any_transport`` needs a stack, not a particular proxy transport: run it once."""
     dropped = [
