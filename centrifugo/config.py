@@ -65,6 +65,17 @@ class ProxySettings(_Section, frozen=True, kw_only=True):
     #: Headers of the client's WebSocket request forwarded to every handler.
     forward_headers: list[HeaderName] = []
     max_body_size: Annotated[int, msgspec.Meta(gt=0)] = 1 << 20
+    #: The host Centrifugo reaches the proxy at, when it is not ``host`` (a proxy bound to
+    #: 0.0.0.0 in a container is reached by its service name). Default: ``host``, or
+    #: 127.0.0.1 when ``host`` is every interface.
+    advertise_host: str = ""
+
+    @property
+    def reachable_host(self) -> str:
+        """Where Centrifugo calls the proxy."""
+        if self.advertise_host:
+            return self.advertise_host
+        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
 
 
 class CentrifugoSettings(_Section, frozen=True, kw_only=True):
@@ -180,10 +191,10 @@ def _proxy(p: ProxySettings, kind: str) -> dict[str, Any]:
     secret = {p.secret_header: p.secret}
     obj: dict[str, Any] = {"timeout": _duration(p.call_timeout), "include_connection_meta": True}
     if p.transport == "http":
-        obj["endpoint"] = f"http://{p.host}:{p.http_port}/centrifugo/{kind}"
+        obj["endpoint"] = f"http://{p.reachable_host}:{p.http_port}/centrifugo/{kind}"
         obj["http"] = {"static_headers": secret, "status_to_code_transforms": _BAD_REQUEST_TRANSFORMS}
     else:
-        obj["endpoint"] = f"grpc://{p.host}:{p.grpc_port}"
+        obj["endpoint"] = f"grpc://{p.reachable_host}:{p.grpc_port}"
         obj["grpc"] = {"static_metadata": secret}
     if p.forward_headers:
         obj["http_headers"] = list(p.forward_headers)

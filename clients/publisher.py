@@ -39,6 +39,9 @@ class PublisherSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
 
     #: ``grpc`` needs ``centrifugo.grpc_api_port``.
     transport: Literal["http", "grpc"] = "http"
+    #: Centrifugo's HTTP server API at any URL, https included (behind a load balancer,
+    #: in another container); default: ``http://<centrifugo.host>:<centrifugo.port>/api``.
+    api_url: str = ""
     #: At most this many commands in one batch request.
     batch_max_size: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 500
     #: How long (seconds) a batch waits to fill while other batches are in flight (0: never).

@@ -87,7 +87,10 @@ def _parser() -> argparse.ArgumentParser:
         name: str, run: Runner, help: str, sub: argparse._SubParsersAction[argparse.ArgumentParser] = verbs
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
-        p.add_argument("-c", "--config", default="hub.yaml", help="config file (default: hub.yaml)")
+        p.add_argument(
+            "-c", "--config", default=os.environ.get("HUB_CONFIG", "hub.yaml"),
+            help="config file (default: $HUB_CONFIG, else hub.yaml)",
+        )  # fmt: skip
         p.add_argument(
             "-o", dest="overrides", action="append", type=_override, default=[], metavar="KEY=VALUE",
             help="override a hub.yaml key (dotted, e.g. pool.workers=2; the value is YAML); repeatable",
@@ -189,11 +192,10 @@ def _load(args: argparse.Namespace) -> Settings:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from .logs import configure
+
     settings = _load(args)
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure(settings.log_level, settings.log_format)
     return settings
 
 

@@ -14,7 +14,9 @@ _ANY = {"", "0.0.0.0", "::"}
 
 
 def api_url(settings: Settings) -> str:
-    """Centrifugo's HTTP server API base URL (``http://host:port/api``)."""
+    """Centrifugo's HTTP server API base URL (``publisher.api_url``, or ``http://host:port/api``)."""
+    if settings.publisher.api_url:
+        return settings.publisher.api_url.rstrip("/")
     c = settings.centrifugo
     return f"http://{_reachable(c.host)}:{c.port}/api"
 

@@ -4,8 +4,10 @@
     settings.proxy.http_port             # 9000
 
 Every problem of a file is reported at once, one line each (``file: key: problem``),
-an unknown key with the nearest known one. Secrets can come from the environment
-instead of the file (the environment wins): HUB_PROXY_SECRET, HUB_API_KEY,
+an unknown key with the nearest known one. Values may name environment variables,
+as RoadRunner's config does: ``secret: ${PROXY_SECRET}``, ``port: ${PORT:-9000}``
+(a value that is only ``${...}`` is read as YAML, so a port stays a number). Secrets
+can come from the environment instead of the file (the environment wins): HUB_PROXY_SECRET, HUB_API_KEY,
 HUB_TOKEN_SECRET, HUB_REDIS_URL. Relative paths (``app_dir``,
 ``centrifugo.token_private_key``) are relative to the file's folder.
 """
@@ -13,6 +15,7 @@ HUB_TOKEN_SECRET, HUB_REDIS_URL. Relative paths (``app_dir``,
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -53,6 +56,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     #: Where ``app`` is imported from, relative to hub.yaml's folder (once loaded: absolute).
     app_dir: str = "."
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: ``json``: one JSON object per line (for log collectors), with the ids of each record.
+    log_format: Literal["text", "json"] = "text"
     proxy: ProxySettings = ProxySettings()
     centrifugo: CentrifugoSettings = CentrifugoSettings()
     publisher: PublisherSettings = PublisherSettings()
@@ -84,19 +89,53 @@ def load(
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: expected a mapping of settings at the top, got {type(data).__name__}")
     env = os.environ if environ is None else environ
+    unset: list[str] = []
+    data = _expand(data, env, "", unset)
     for var, dotted in ENV_OVERRIDES.items():
         if env.get(var):
             _set(data, dotted, env[var])
     for dotted, value in (overrides or {}).items():
         _set(data, dotted, value)
     _resolve_paths(data, file)
-    found = problems(data, Settings) + _missing_secrets(data)
+    found = unset + problems(data, Settings) + _missing_secrets(data)
     settings = None if found else msgspec.convert(data, Settings)
     if settings is not None:
         found += _check(settings)
     if found or settings is None:
         raise ConfigError("\n".join(f"{file}: {p}" for p in dict.fromkeys(found)))
     return settings
+
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def _expand(value: Any, env: Mapping[str, str], where: str, unset: list[str]) -> Any:
+    """``${VAR}`` and ``${VAR:-default}`` in every string of the tree, from ``env``."""
+    if isinstance(value, dict):
+        return {k: _expand(v, env, f"{where}.{k}" if where else str(k), unset) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, env, f"{where}[{i}]", unset) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def one(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        unset.append(f"{where}: ${{{name}}} is not set in the environment (and has no `:-default`)")
+        return ""
+
+    whole = _VARIABLE.fullmatch(value)
+    expanded = _VARIABLE.sub(one, value)
+    if whole is not None and expanded:
+        try:  # `port: ${PORT}` stays a number, `enabled: ${FLAG:-true}` a boolean
+            parsed = yaml.safe_load(expanded)
+        except yaml.YAMLError:
+            return expanded
+        return parsed if isinstance(parsed, str | int | float | bool) else expanded
+    return expanded
 
 
 def _missing_secrets(data: dict[str, Any]) -> list[str]:
@@ -127,6 +166,8 @@ def _check(s: Settings) -> list[str]:
         found.append("proxy.grpc_port: expected a port when proxy.transport is grpc")
     if s.publisher.transport == "grpc" and not s.centrifugo.grpc_api_port:
         found.append("centrifugo.grpc_api_port: expected a port (> 0) when publisher.transport is grpc")
+    if s.publisher.api_url and not s.publisher.api_url.startswith(("http://", "https://")):
+        found.append(f"publisher.api_url: expected an http:// or https:// URL, got {s.publisher.api_url!r}")
     if s.centrifugo.token_private_key:
         try:
             load_private_key(s.centrifugo.token_private_key)

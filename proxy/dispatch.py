@@ -58,7 +58,11 @@ class Dispatcher:
         log.warning("malformed %s proxy call: %s", kind, problem)
 
     async def call(self, kind: Kind, request: Request) -> Outcome:
-        """Run one call to its outcome; :class:`CallFailed` on any fault."""
+        """Run one call to its outcome; :class:`CallFailed` on any fault.
+
+        A failure is logged once, with the ids that find it (kind, client, user); every
+        call has an access line at debug level.
+        """
         started = time.perf_counter()
         try:
             outcome = await self.handler.handle(request)
@@ -66,25 +70,36 @@ class Dispatcher:
             # The handler read the client's payload and it is not what it should be
             # (`request.json()`, `payload()`, `connection_meta()`): the client's bad input,
             # so a permanent refusal, not the temporary 100 an SDK would retry forever.
-            self.stats.record(kind.name, "refused", time.perf_counter() - started)
-            log.info("%s call refused: bad payload: %s", kind.name, exc)
+            self._done(kind, request, "refused", started)
+            log.info("%s call refused: bad payload: %s", kind.name, exc, extra=_ids(kind, request))
             return Error(code=ErrorCode.BAD_REQUEST, message=f"bad request: {exc}"[:_MESSAGE_LIMIT])
         except CallFailed as exc:
-            self.stats.record(kind.name, "failed", time.perf_counter() - started)
-            log.warning("%s call failed: %s", kind.name, exc)
+            self._done(kind, request, "failed", started)
+            log.warning("%s call failed: %s", kind.name, exc, extra=_ids(kind, request))
             raise
         except Exception as exc:
-            self.stats.record(kind.name, "failed", time.perf_counter() - started)
-            log.exception("%s handler raised", kind.name)
+            self._done(kind, request, "failed", started)
+            log.exception("%s handler raised", kind.name, extra=_ids(kind, request))
             raise CallFailed(f"{kind.name} handler raised {type(exc).__name__}") from exc
         if isinstance(outcome, Error | Disconnect):
-            self.stats.record(kind.name, "refused", time.perf_counter() - started)
+            self._done(kind, request, "refused", started)
         elif isinstance(outcome, kind.result):
-            self.stats.record(kind.name, "ok", time.perf_counter() - started)
+            self._done(kind, request, "ok", started)
         else:
-            self.stats.record(kind.name, "failed", time.perf_counter() - started)
+            self._done(kind, request, "failed", started)
             raise CallFailed(
                 f"{kind.name} handler returned {type(outcome).__name__}, "
                 f"expected {kind.result.__name__}, Error or Disconnect"
             )
         return outcome
+
+    def _done(self, kind: Kind, request: Request, outcome: str, started: float) -> None:
+        seconds = time.perf_counter() - started
+        self.stats.record(kind.name, outcome, seconds)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s %s in %.1f ms", kind.name, outcome, seconds * 1000, extra=_ids(kind, request))
+
+
+def _ids(kind: Kind, request: Request) -> dict[str, str]:
+    """What finds a call in the logs (never a payload, a header or a secret)."""
+    return {"kind": kind.name, "client": request.client, "user": getattr(request, "user", "")}

@@ -36,6 +36,7 @@ from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, http_app
 
 from ..app import App
 from ..loader import import_app
+from ..logs import configure
 from ..settings import Settings
 from .executors import SlotExecutor
 from .messages import START, TO_WORKER, Beat, Drain, Leaving, Message, MessageError, Ready, frame
@@ -184,10 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         start = START.decode(sys.stdin.buffer.read())
         settings = start.decode_settings()
-        logging.basicConfig(
-            level=settings.log_level.upper(),
-            format=f"%(asctime)s %(levelname)s %(name)s[worker {os.getpid()}]: %(message)s",
-        )
+        configure(settings.log_level, settings.log_format, worker=True)
         # uvicorn's "Started server process" / "Shutting down" repeat ours, under the name uvicorn.error.
         logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, logging.getLogger().level))
         sys.path.insert(0, os.getcwd())

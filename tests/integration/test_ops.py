@@ -141,3 +141,31 @@ def test_ready_turns_false_while_centrifugo_is_down_and_true_when_it_is_back(wit
     metrics = get(ops_url(with_centrifugo) + "/metrics")[2]
     assert sample(metrics, "hub_centrifugo_up") == 1
     assert sample(metrics, "hub_centrifugo_restarts_total") == 1
+
+
+async def test_a_failure_is_one_json_line_with_its_ids_and_no_secret_at_any_level(tmp_path: Path) -> None:
+    config = stack_config("tests.integration.proxy_app:app", "http", pool={"workers": 1},
+                          log_level="debug", log_format="json")  # fmt: skip
+    secrets = [
+        config["proxy"]["secret"],
+        config["centrifugo"]["api_key"],
+        config["centrifugo"]["token_secret"],
+    ]
+    with Stack(tmp_path, config).running() as stack:
+        async with RealtimeClient(stack.ws_url) as client:
+            session = await client.connect(data={"user": "erin"})
+            with pytest.raises(Exception, match="100"):
+                await client.rpc("boom")
+    lines = [
+        json.loads(line) for line in (tmp_path / "hub.log").read_text().splitlines() if line.startswith("{")
+    ]
+    failures = [line for line in lines if line["message"] == "rpc handler raised"]
+    assert len(failures) == 1
+    (failure,) = failures
+    assert (failure["kind"], failure["client"], failure["user"]) == ("rpc", session["client"], "erin")
+    assert "ValueError: handler bug" in failure["exc"]
+    assert failure["pid"] in {line["pid"] for line in lines if line["logger"] == "hub.pool.worker"}
+    access = [line for line in lines if line.get("kind") == "connect" and line["level"] == "debug"]
+    assert access, "no per-call access line at debug level"
+    text = (tmp_path / "hub.log").read_text()
+    assert not [s for s in secrets if s in text]
