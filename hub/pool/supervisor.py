@@ -91,6 +91,13 @@ class Pool:
         except BaseException:
             await self._stop_all()
             raise
+        if p.transport == "grpc" and self.limits.size > 1 and not migrates_queued_connections():
+            log.warning(
+                "pool: gRPC workers share their port with SO_REUSEPORT; when one crashes, Centrifugo's "
+                "reconnect may be reset and its gRPC client waits about a second before trying again. "
+                "`sysctl net.ipv4.tcp_migrate_req=1` (Linux 5.14+) hands such connections to a "
+                "sibling worker (docs/architecture.md)"
+            )
         self._runner = asyncio.create_task(self._run(), name="pool supervisor")
         log.info("pool: %d workers ready (pids %s)", len(starting), [w.pid for w in starting])
         return self
@@ -283,6 +290,14 @@ class Pool:
             replaced=dict(self.replaced),
             workers=[w.row(now) for w in self.workers if w.state is not S.DEAD],
         )
+
+
+def migrates_queued_connections() -> bool:
+    """True when Linux hands connections queued on a closing SO_REUSEPORT listener to a sibling."""
+    try:
+        return Path("/proc/sys/net/ipv4/tcp_migrate_req").read_text().strip() == "1"
+    except OSError:
+        return False
 
 
 def _digest(path: Path) -> bytes:

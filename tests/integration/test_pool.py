@@ -25,6 +25,7 @@ import yaml
 
 from hub.clients import RealtimeClient, ReplyError
 from hub.pool.control import control_path
+from hub.pool.supervisor import migrates_queued_connections
 
 from .pool_helpers import Burst, connection, direct_rpc, once, serving, status, wait_for
 from .servers import HUB, ROOT, Stack, stack_config
@@ -84,10 +85,13 @@ async def test_kill_9_during_a_burst_fails_only_calls_on_that_worker(stack: Stac
         await burst.until(successes=40)
     assert s["replaced"]["crash"] == before + 1
     assert victim not in burst.pids[served_after:]
-    # At most the calls in flight on the killed worker (one per client) failed, all temporarily.
-    assert set(burst.errors) <= {TEMPORARY}
-    assert burst.errors.total() <= burst.clients
+    assert set(burst.errors) <= {TEMPORARY}  # anything not served was refused loudly, and retried
     assert burst.hung == 0
+    if stack.config["proxy"]["transport"] == "http" or migrates_queued_connections():
+        # At most the calls in flight on the killed worker (one per client) failed.
+        assert burst.errors.total() <= burst.clients
+    # Else, over gRPC, Centrifugo's reconnect may land in the dying worker's listening socket:
+    # Linux resets it, and grpc-go backs off for a second (docs/architecture.md, "a crash").
 
 
 async def test_an_endless_handler_is_answered_and_its_worker_replaced(stack: Stack) -> None:
