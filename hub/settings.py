@@ -22,6 +22,7 @@ from hub.centrifugo import CentrifugoSettings, Namespace, ProxySettings, TokenKe
 from hub.clients import PublisherSettings
 
 from .errors import ConfigError
+from .jobs.settings import JobsSettings, PipelineSettings
 from .pool.settings import PoolSettings
 
 #: Environment variables that override a key of the file (dotted path).
@@ -48,6 +49,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     centrifugo: CentrifugoSettings = CentrifugoSettings()
     publisher: PublisherSettings = PublisherSettings()
     pool: PoolSettings = PoolSettings()
+    jobs: JobsSettings = JobsSettings()
 
 
 def load(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Settings:
@@ -72,6 +74,7 @@ def load(path: str | os.PathLike[str], environ: dict[str, str] | None = None) ->
     _resolve_key_path(data, file)
     try:
         _check_namespaces(data)
+        _check_pipelines(data)
         settings = msgspec.convert(data, Settings)
     except _Invalid as exc:
         raise ConfigError(f"{file}: {exc}") from exc
@@ -97,6 +100,16 @@ def _check(file: Path, s: Settings) -> None:
     problem = s.pool.problem(s.proxy.call_timeout)
     if problem:
         raise ConfigError(f"{file}: {problem}")
+    problem = s.jobs.problem()
+    if problem:
+        raise ConfigError(f"{file}: {problem}")
+    exec_limit = s.pool.exec_limit(s.proxy.call_timeout)
+    for name, pipeline in s.jobs.pipelines.items():
+        if pipeline.claim_timeout <= exec_limit:
+            raise ConfigError(
+                f"{file}: jobs.pipelines.{name}.claim_timeout: expected more than the exec timeout "
+                f"({exec_limit}s), got {pipeline.claim_timeout}s (a running job would be claimed again)"
+            )
     if s.proxy.transport == "grpc" and not s.proxy.grpc_port:
         raise ConfigError(f"{file}: proxy.grpc_port: expected a port when proxy.transport is grpc")
     if s.publisher.transport == "grpc" and not s.centrifugo.grpc_api_port:
@@ -136,6 +149,23 @@ def _check_namespaces(data: dict[str, Any]) -> None:
             raise _Invalid(_readable(str(exc), prefix=where)) from exc
 
 
+def _check_pipelines(data: dict[str, Any]) -> None:
+    """Validate jobs pipelines one by one, so an error names the pipeline, not `[...]`."""
+    section = data.get("jobs")
+    pipelines = section.get("pipelines") if isinstance(section, dict) else None
+    if not isinstance(pipelines, dict):
+        return
+    for name, options in pipelines.items():
+        where = f"jobs.pipelines.{name}"
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise _Invalid(f"{where}: expected a name of letters, digits, '-', '_' or '.'")
+        try:
+            msgspec.convert(options or {}, PipelineSettings)
+        except msgspec.ValidationError as exc:
+            raise _Invalid(_readable(str(exc), prefix=where, root=PipelineSettings)) from exc
+        pipelines[name] = options or {}
+
+
 def _set(data: dict[str, Any], dotted: str, value: str) -> None:
     *parents, key = dotted.split(".")
     for part in parents:
@@ -143,9 +173,9 @@ def _set(data: dict[str, Any], dotted: str, value: str) -> None:
     data[key] = value
 
 
-def _choices(dotted: str) -> tuple[object, ...]:
+def _choices(dotted: str, root: type = Settings) -> tuple[object, ...]:
     """The allowed values of the Literal-typed setting at ``dotted``."""
-    info: msgspec.inspect.Type = msgspec.inspect.type_info(Settings)
+    info: msgspec.inspect.Type = msgspec.inspect.type_info(root)
     for name in dotted.split("."):
         if isinstance(info, msgspec.inspect.StructType):
             info = next(f.type for f in info.fields if f.name == name)
@@ -154,7 +184,7 @@ def _choices(dotted: str) -> tuple[object, ...]:
     return tuple(info.values) if isinstance(info, msgspec.inspect.LiteralType) else ()
 
 
-def _readable(message: str, prefix: str = "") -> str:
+def _readable(message: str, prefix: str = "", root: type = Settings) -> str:
     """msgspec's "Expected `int`, got `str` - at `$.proxy.port`" as "proxy.port: expected ..."."""
     match = re.fullmatch(r"(.*?)(?: - at `\$\.?(.*)`)?", message, flags=re.S)
     problem, where = match.groups() if match else (message, "")
@@ -164,7 +194,8 @@ def _readable(message: str, prefix: str = "") -> str:
         parts.append(unknown.group(1))
         problem = "unknown key"
     elif problem.startswith("Invalid enum value"):
-        choices = _choices(".".join(parts))
+        dotted = ".".join(parts) if root is Settings else (where or "")
+        choices = _choices(dotted, root)
         problem = f"expected one of {', '.join(map(repr, choices))}, got {problem.split(' ', 3)[3]}"
     else:
         problem = problem[0].lower() + problem[1:]

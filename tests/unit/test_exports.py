@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-PACKAGES = ["hub", "hub.proxy", "hub.clients", "hub.centrifugo"]
+PACKAGES = ["hub", "hub.proxy", "hub.clients", "hub.centrifugo", "hub.jobs"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

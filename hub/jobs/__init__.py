@@ -1,0 +1,48 @@
+"""The jobs pipelines: durable background jobs that run in the pool and may publish to clients.
+
+    @app.job("reports.build")
+    async def build(job: Job) -> dict:
+        await job.publish(f"user:{job.payload['user']}", {"progress": 50})
+        return {"ok": True}
+
+    async with app.lifespan(settings):
+        await app.jobs.push("reports.build", {"user": "42"})
+
+One module per concept: :mod:`.settings` (hub.yaml ``jobs:``), :mod:`.envelope`
+(the versioned JSON on the wire), :mod:`.status` (states, deliveries, stats),
+:mod:`.driver` (the protocol), :mod:`.redis_driver`, :mod:`.memory_driver`,
+:mod:`.broker_socket` (memory pipelines shared with pooled workers),
+:mod:`.pipelines` (``app.jobs``), :mod:`.consumer` (fetch and run), :mod:`.context`
+(what a handler gets). docs/jobs.md has the envelope schema and the Redis keys.
+"""
+
+from .consumer import Consumer, LocalRunner, Runner
+from .context import Job
+from .envelope import VERSION, Envelope
+from .errors import BadEnvelope, BrokerError, JobsError, JobTimeout, UnknownPipeline
+from .pipelines import Jobs, JobSpec
+from .settings import Backoff, JobsSettings, PipelineSettings
+from .status import Delivery, JobStatus, PipelineStats, State
+
+__all__ = [
+    "VERSION",
+    "Backoff",
+    "BadEnvelope",
+    "BrokerError",
+    "Consumer",
+    "Delivery",
+    "Envelope",
+    "Job",
+    "JobSpec",
+    "JobStatus",
+    "JobTimeout",
+    "Jobs",
+    "JobsError",
+    "JobsSettings",
+    "LocalRunner",
+    "PipelineSettings",
+    "PipelineStats",
+    "Runner",
+    "State",
+    "UnknownPipeline",
+]
