@@ -81,3 +81,18 @@ redis.call('HSET', KEYS[3], 'state', 'queued', 'attempts', 0, 'updated_at', ARGV
 redis.call('PEXPIRE', KEYS[3], ARGV[4])
 return 1
 """
+
+# KEYS: status keys; ARGV: pipeline, now, ttl_ms, then a name per key. Counts an attempt for each
+# fetched job and marks it running; returns {attempts, last error} per job.
+START = """
+local out = {}
+for i = 1, #KEYS do
+  local attempts = redis.call('HINCRBY', KEYS[i], 'attempts', 1)
+  local err = redis.call('HGET', KEYS[i], 'error') or ''
+  redis.call('HSET', KEYS[i], 'state', 'running', 'pipeline', ARGV[1], 'name', ARGV[3 + i],
+             'updated_at', ARGV[2])
+  redis.call('PEXPIRE', KEYS[i], ARGV[3])
+  out[i] = {attempts, err}
+end
+return out
+"""

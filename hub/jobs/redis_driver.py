@@ -87,6 +87,10 @@ class RedisDriver:
         self._retry = redis.register_script(_lua.RETRY)
         self._bury = redis.register_script(_lua.BURY)
         self._revive = redis.register_script(_lua.REVIVE)
+        self._start_script = redis.register_script(_lua.START)
+        # Acks of jobs finishing together share one round trip (a pipeline of scripts).
+        self._acks: list[tuple[list[str], list[Any], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self._group_ready = False
         self._next_claim = 0.0
 
@@ -159,19 +163,12 @@ class RedisDriver:
                 decoded.append((entry, raw, None, str(exc)))
         if not decoded:
             return []
-        now = time.time()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for entry, _, e, _ in decoded:
-                key = self._status_key(e.id if e else entry)
-                pipe.hincrby(key, "attempts", 1)
-                pipe.hget(key, "error")
-                pipe.hset(key, mapping={"state": "running", "pipeline": self.name,
-                                        "name": e.name if e else "", "updated_at": now})  # fmt: skip
-                pipe.pexpire(key, self._ttl)
-            replies = await pipe.execute()
+        keys = [self._status_key(e.id if e else entry) for entry, _, e, _ in decoded]
+        names = [e.name if e else "" for _, _, e, _ in decoded]
+        replies = await self._start_script(keys=keys, args=[self.name, time.time(), self._ttl, *names])
         out = []
         for n, (entry, raw, e, problem) in enumerate(decoded):
-            attempts, last_error = int(replies[4 * n]), replies[4 * n + 1] or ""
+            attempts, last_error = int(replies[n][0]), replies[n][1] or ""
             attempt = max(attempts, e.attempt + 1) if e else attempts
             out.append(Delivery(pipeline=self.name, token=entry, raw=raw, envelope=e, problem=problem,
                                 attempt=attempt, last_error=last_error))  # fmt: skip
@@ -180,11 +177,33 @@ class RedisDriver:
     def _key_of(self, d: Delivery) -> str:
         return self._status_key(d.envelope.id if d.envelope else d.token)
 
-    @_guarded
     async def ack(self, delivery: Delivery, result: Any) -> None:
-        await self._ack(keys=[self.stream, self._key_of(delivery)],
-                        args=[self.group, delivery.token, _result(result, self.settings.max_result),
-                              time.time(), self._ttl])  # fmt: skip
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        keys = [self.stream, self._key_of(delivery)]
+        args = [self.group, delivery.token, _result(result, self.settings.max_result), time.time(), self._ttl]
+        self._acks.append((keys, args, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_acks(), name=f"jobs acks {self.name}")
+        await done
+
+    async def _flush_acks(self) -> None:
+        """Send every waiting ack in one pipeline, until none is waiting."""
+        while self._acks:
+            batch, self._acks = self._acks, []
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for keys, args, _ in batch:
+                        await self._ack(keys=keys, args=args, client=pipe)
+                    await pipe.execute()
+            except Exception as exc:
+                error = BrokerError(f"redis: {exc}") if isinstance(exc, redis.exceptions.RedisError) else exc
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_exception(error)
+            else:
+                for _, _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
 
     @_guarded
     async def retry(self, delivery: Delivery, error: str, delay: float) -> None:
