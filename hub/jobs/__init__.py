@@ -13,7 +13,8 @@ One module per concept: :mod:`.settings` (hub.yaml ``jobs:``), :mod:`.envelope`
 :mod:`.driver` (the protocol), :mod:`.redis_driver`, :mod:`.memory_driver`,
 :mod:`.broker_socket` (memory pipelines shared with pooled workers),
 :mod:`.pipelines` (``app.jobs``), :mod:`.consumer` (fetch and run), :mod:`.context`
-(what a handler gets). docs/jobs.md has the envelope schema and the Redis keys.
+(what a handler gets), :mod:`.schedule` (periodic jobs), :mod:`.commands` (``hub jobs``).
+docs/jobs.md has the envelope schema and the Redis keys.
 """
 
 from .consumer import Consumer, LocalRunner, Runner
@@ -21,6 +22,7 @@ from .context import Job
 from .envelope import VERSION, Envelope
 from .errors import BadEnvelope, BrokerError, JobsError, JobTimeout, UnknownPipeline
 from .pipelines import Jobs, JobSpec
+from .schedule import Periodic, Scheduler
 from .settings import Backoff, JobsSettings, PipelineSettings
 from .status import Delivery, JobStatus, PipelineStats, State
 
@@ -40,9 +42,11 @@ __all__ = [
     "JobsError",
     "JobsSettings",
     "LocalRunner",
+    "Periodic",
     "PipelineSettings",
     "PipelineStats",
     "Runner",
+    "Scheduler",
     "State",
     "UnknownPipeline",
 ]

@@ -30,6 +30,7 @@ from .context import Job
 from .driver import Driver
 from .errors import JobsError, JobTimeout
 from .pipelines import Jobs
+from .schedule import Scheduler
 from .status import Delivery
 
 if TYPE_CHECKING:
@@ -223,11 +224,18 @@ class Consumer:
 
 @contextlib.asynccontextmanager
 async def consuming(app: App, runner: Runner, *, destroy_timeout: float) -> AsyncIterator[Consumer | None]:
-    """A consumer for this process while the app's lifespan is open; None when there is nothing to run
-    (the app has no job handlers, or hub.yaml ``jobs.consume`` is empty)."""
+    """This process's consumer, and its scheduler of periodic jobs, while the app's lifespan is open.
+
+    None (and no scheduler) when there is nothing to run: the app has no job handlers,
+    or hub.yaml ``jobs.consume`` is empty.
+    """
     jobs = app.jobs
     if not app.job_names or not jobs.settings.consumed():
         yield None
         return
     async with Consumer(app, jobs, runner, name=consumer_name(), destroy_timeout=destroy_timeout) as c:
-        yield c
+        if not jobs.settings.schedule:
+            yield c
+            return
+        async with Scheduler(jobs, jobs.settings.schedule):
+            yield c

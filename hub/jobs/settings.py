@@ -24,6 +24,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from .schedule import Periodic
+
 Positive = Annotated[int, msgspec.Meta(gt=0)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 OptionalSeconds = Annotated[float, msgspec.Meta(ge=0)]
@@ -85,6 +87,8 @@ class JobsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     prefix: Name = "hub:jobs"
     #: The Redis consumer group shared by every hub instance.
     group: Name = "hub"
+    #: Periodic jobs (see :mod:`hub.jobs.schedule`): each tick runs once across instances.
+    schedule: list[Periodic] = msgspec.field(default_factory=list)
 
     def consumed(self) -> list[str]:
         """The pipelines this instance consumes, highest priority first."""
@@ -103,6 +107,19 @@ class JobsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
                 f"jobs.default_pipeline: expected one of {sorted(self.pipelines)}, "
                 f"got {self.default_pipeline!r}"
             )
+        for i, entry in enumerate(self.schedule):
+            where = f"jobs.schedule[{i}]"
+            problem = entry.problem()
+            if problem:
+                return f"{where}: {problem}"
+            if entry.pipeline is not None and entry.pipeline not in self.pipelines:
+                return f"{where}.pipeline: expected one of {sorted(self.pipelines)}, got {entry.pipeline!r}"
+            ttl = self.pipeline(entry.pipeline)[1].status_ttl
+            if entry.misfire_grace >= ttl:
+                return (
+                    f"{where}.misfire_grace: expected less than the pipeline's status_ttl ({ttl}s), "
+                    f"got {entry.misfire_grace}s (a tick could run twice)"
+                )
         return None
 
     def pipeline(self, name: str | None) -> tuple[str, PipelineSettings]:

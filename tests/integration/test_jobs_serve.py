@@ -315,3 +315,29 @@ async def test_a_job_streams_progress_to_a_subscribed_client(
                     while (status := await jobs.status(job_id)) is None or status.state != "done":  # noqa: ASYNC110
                         await asyncio.sleep(0.05)
                 assert status.result == "reported"
+
+
+@pytest.mark.parametrize("driver", ["memory", "redis"])
+def test_a_periodic_job_runs_once_per_tick(
+    driver: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Every worker of every instance schedules; push-once keeps one job per tick (two hubs on Redis)."""
+    url = request.getfixturevalue("redis_url") if driver == "redis" else ""
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    out = tmp_path / "runs.txt"
+    schedule = [{"job": "record.sync", "every": 0.5, "payload": {"file": str(out)}, "misfire_grace": 0}]
+    stacks = []
+    for name in ("a", "b") if driver == "redis" else ("a",):
+        (tmp_path / name).mkdir()
+        stack = jobs_stack(tmp_path / name, driver, url, workers=2, prefix=prefix)
+        stack.config["jobs"]["schedule"] = schedule
+        stack.write()
+        stacks.append(stack)
+    with contextlib.ExitStack() as running:
+        for stack in stacks:
+            running.enter_context(stack.running(centrifugo=False))
+        wait_until(lambda: len(runs(out)) >= 6, 60, "six ticks")
+    counted = runs(out)
+    assert set(counted.values()) == {1}  # 2 or 4 schedulers pushed each tick; it ran once
+    ticks = sorted(float(job_id.split("@")[1]) for job_id in counted)
+    assert all(t * 2 == int(t * 2) for t in ticks)  # on multiples of the interval
