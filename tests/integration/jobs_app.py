@@ -12,13 +12,15 @@ from hub.jobs import Job
 app = App()
 
 
-def _record(job: Job) -> None:
-    with open(job.payload["file"], "a") as f:  # one small O_APPEND write per line: lines never mix
+def _record(job: Job, file: str = "file") -> None:
+    with open(job.payload[file], "a") as f:  # one small O_APPEND write per line: lines never mix
         f.write(f"{job.id} {job.attempt} {os.getpid()}\n")
 
 
 @app.job("record")
 async def record(job: Job) -> dict[str, Any]:
+    if job.payload.get("started"):
+        _record(job, "started")
     if job.payload.get("sleep"):
         await asyncio.sleep(job.payload["sleep"])
     if job.attempt < job.payload.get("succeed_at", 1):

@@ -166,7 +166,10 @@ async def test_10000_jobs_survive_a_sigkill_of_the_whole_hub(tmp_path: Path, red
     stack = jobs_stack(tmp_path, "redis", redis_url, prefetch=32)
     out = tmp_path / "runs.txt"
     async with opened(stack) as jobs:
-        ids = await jobs.push_many([JobSpec("record", {"file": str(out)}) for _ in range(10_000)])
+        # Each job sleeps a little, so the pool always has about 2 x prefetch jobs in flight.
+        ids = await jobs.push_many(
+            [JobSpec("record", {"file": str(out), "sleep": 0.05}) for _ in range(10_000)]
+        )
     with stack.running(centrifugo=False):
         wait_until(lambda: len(runs(out)) >= 2_000, 120, "2,000 jobs run")
         assert stack.hub is not None
@@ -193,15 +196,21 @@ async def test_10000_jobs_survive_a_sigkill_of_the_whole_hub(tmp_path: Path, red
 def test_a_worker_killed_mid_job_runs_it_again_with_its_attempt_counted(
     tmp_path: Path, redis_url: str
 ) -> None:
-    stack = jobs_stack(tmp_path, "redis", redis_url, workers=1, max_attempts=3)
-    out = tmp_path / "runs.txt"
+    # The job sleeps 5 s (the exec timeout is 5.5 s): long enough to be killed mid-job however
+    # loaded the machine is.
+    stack = jobs_stack(tmp_path, "redis", redis_url, workers=1, max_attempts=3, claim_timeout=6.0)
+    stack.config["proxy"]["call_timeout"] = 6
+    stack.write()
+    out, started = tmp_path / "runs.txt", tmp_path / "started.txt"
     with stack.running(centrifugo=False):
-        cli(stack, "push", "record", json.dumps({"file": str(out), "sleep": 2.0}), "--id", "slow")
-        wait_until(lambda: json.loads(cli(stack, "status", "slow"))["state"] == "running", 30, "the slow job")
+        payload = {"file": str(out), "started": str(started), "sleep": 5.0}
+        cli(stack, "push", "record", json.dumps(payload), "--id", "slow")
+        wait_until(lambda: runs(started)["slow"] == 1, 30, "the slow job to start")
         assert stack.hub is not None
         (worker,) = psutil.Process(stack.hub.pid).children()
         worker.kill()  # the supervisor replaces it; the job is claimed after claim_timeout
         wait_until(lambda: runs(out)["slow"] == 1, 60, "the slow job again")
+    assert [a for _, a, _ in lines(started)] == ["1", "2"]
     ((job_id, attempt, pid),) = lines(out)
     assert (job_id, attempt) == ("slow", "2")
     assert int(pid) != worker.pid
@@ -268,7 +277,7 @@ def test_redis_restarted_mid_run_loses_nothing_acknowledged(tmp_path: Path) -> N
         stack = jobs_stack(tmp_path, "redis", url)
         out = tmp_path / "runs.txt"
         with stack.running(centrifugo=False):
-            specs = [JobSpec("record", {"file": str(out), "sleep": 0.002}) for _ in range(3_000)]
+            specs = [JobSpec("record", {"file": str(out), "sleep": 0.05}) for _ in range(3_000)]
 
             async def push() -> list[str]:
                 async with opened(stack) as jobs:
