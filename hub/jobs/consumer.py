@@ -139,7 +139,8 @@ class Consumer:
 
     def _has_room(self, name: str) -> bool:
         s = self.jobs.settings.pipelines
-        if self.inflight[name] >= s[name].prefetch:
+        # Fetch in batches: wait until a quarter of prefetch is free, not one slot at a time.
+        if s[name].prefetch - self.inflight[name] < -(-s[name].prefetch // 4):
             return False
         higher = (o for o in self.pipelines if s[o].priority > s[name].priority)
         return all(self.inflight[o] < s[o].prefetch for o in higher)

@@ -39,6 +39,8 @@ P = ParamSpec("P")
 T = TypeVar("T")
 #: Most delayed jobs moved to the stream per fetch.
 MOVE_LIMIT = 1000
+#: Seconds between a consumer's checks for due delayed jobs and for a pause.
+CHORES = 0.05
 
 
 def _guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[Any, Any, T]]:
@@ -92,7 +94,8 @@ class RedisDriver:
         self._acks: list[tuple[list[str], list[Any], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._group_ready = False
-        self._next_claim = 0.0
+        self._next_claim = self._next_chores = 0.0
+        self._paused = False
 
     def _status_key(self, job_id: str) -> str:
         return self.status_prefix + job_id
@@ -121,17 +124,20 @@ class RedisDriver:
     @_guarded
     async def fetch(self, consumer: str, count: int, block: float) -> list[Delivery]:
         await self._ensure_group()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.exists(self.paused_key)
-            now_ms = int(time.time() * 1000)
-            keys = [self.delayed, self.retry_set, self.stream]
-            await self._move(keys=keys, args=[now_ms, MOVE_LIMIT, self.status_prefix], client=pipe)
-            paused, _ = await pipe.execute()
-        if paused:
+        now = time.monotonic()
+        if now >= self._next_chores:  # under load, at most every CHORES seconds: not per batch
+            self._next_chores = now + CHORES
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.exists(self.paused_key)
+                now_ms = int(time.time() * 1000)
+                keys = [self.delayed, self.retry_set, self.stream]
+                await self._move(keys=keys, args=[now_ms, MOVE_LIMIT, self.status_prefix], client=pipe)
+                paused, _ = await pipe.execute()
+            self._paused = bool(paused)
+        if self._paused:
             await asyncio.sleep(block)
             return []
         entries: list[tuple[str, dict[str, str]]] = []
-        now = time.monotonic()
         if now >= self._next_claim:
             self._next_claim = now + min(self.settings.claim_timeout / 4, 1.0)
             reply = await self.redis.xautoclaim(
