@@ -70,8 +70,14 @@ class BrokerServer:
     async def __aenter__(self) -> Self:
         if self._server is not None:
             raise JobsError("BrokerServer can be opened only once")
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        if self.path.exists():
+            try:
+                _, writer = await asyncio.open_unix_connection(str(self.path))
+            except OSError:
+                self.path.unlink()  # left behind by a service that is gone
+            else:
+                writer.close()
+                raise JobsError(f"another hub is already serving memory pipelines at {self.path}")
         self._server = await asyncio.start_unix_server(self._serve, path=str(self.path), limit=2**24)
         os.chmod(self.path, 0o600)
         return self
@@ -213,3 +219,6 @@ class RemoteDriver:
 
     async def retry_dead(self) -> int:
         return int(await self.client.call("retry_dead", self.name))
+
+    async def leave(self, consumer: str) -> None:
+        return None

@@ -129,6 +129,9 @@ class Consumer:
             self._main.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._main
+        for name in self.pipelines:  # so the group does not collect one dead consumer per worker
+            with contextlib.suppress(Exception):
+                await self.jobs.drivers[name].leave(self.name)
 
     async def _run(self) -> None:
         async with asyncio.TaskGroup() as jobs:

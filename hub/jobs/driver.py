@@ -58,3 +58,7 @@ class Driver(Protocol):
     async def retry_dead(self) -> int:
         """Move every dead-lettered job back to the queue (attempts reset); how many moved."""
         ...
+
+    async def leave(self, consumer: str) -> None:
+        """Forget ``consumer`` (it stopped) if it holds no unacknowledged job; else keep it claimable."""
+        ...

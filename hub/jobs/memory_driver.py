@@ -219,6 +219,9 @@ class MemoryDriver:
         self.q.paused = paused
         await self._notify()
 
+    async def leave(self, consumer: str) -> None:
+        return None  # pending jobs are claimable whoever held them; nothing to forget
+
     async def retry_dead(self) -> int:
         keep, moved = [], 0
         for raw, error, at in self.q.dead:

@@ -123,6 +123,14 @@ class RedisDriver:
 
     @_guarded
     async def fetch(self, consumer: str, count: int, block: float) -> list[Delivery]:
+        try:
+            return await self._fetch(consumer, count, block)
+        except redis.exceptions.ResponseError as exc:
+            if "NOGROUP" in str(exc):  # the server lost its data (no persistence): make the group again
+                self._group_ready = False
+            raise
+
+    async def _fetch(self, consumer: str, count: int, block: float) -> list[Delivery]:
         await self._ensure_group()
         now = time.monotonic()
         if now >= self._next_chores:  # under load, at most every CHORES seconds: not per batch
@@ -145,15 +153,10 @@ class RedisDriver:
             )
             entries += [(i, f) for i, f in reply[1] if f]
         if len(entries) < count:
-            try:
-                read = await self.redis.xreadgroup(
-                    self.group, consumer, {self.stream: ">"}, count=count - len(entries),
-                    block=None if entries else max(int(block * 1000), 1),
-                )  # fmt: skip
-            except redis.exceptions.ResponseError as exc:
-                if "NOGROUP" in str(exc):  # the server lost its data: make the group again
-                    self._group_ready = False
-                raise
+            read = await self.redis.xreadgroup(
+                self.group, consumer, {self.stream: ">"}, count=count - len(entries),
+                block=None if entries else max(int(block * 1000), 1),
+            )  # fmt: skip
             for _, items in read or ():
                 entries += [(i, f) for i, f in items if f]
         return await self._start(entries)
@@ -224,6 +227,12 @@ class RedisDriver:
         await self._bury(keys=[self.stream, self.dead, self._key_of(delivery)],
                          args=[self.group, delivery.token, delivery.raw, error, time.time(), self._ttl,
                                self.name])  # fmt: skip
+
+    @_guarded
+    async def leave(self, consumer: str) -> None:
+        # DELCONSUMER drops the consumer's pending entries with it: only when it holds none.
+        if not await self.redis.xpending_range(self.stream, self.group, "-", "+", 1, consumername=consumer):
+            await self.redis.xgroup_delconsumer(self.stream, self.group, consumer)
 
     @_guarded
     async def status(self, job_id: str) -> JobStatus | None:

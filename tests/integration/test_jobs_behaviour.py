@@ -189,3 +189,22 @@ async def _dead_reasons(jobs: Jobs, request: pytest.FixtureRequest) -> list[str]
     entries = await r.xrange(f"{jobs.settings.prefix}:default:dead")
     await r.aclose()
     return [fields["error"] for _, fields in entries]
+
+
+async def test_redis_consumers_leave_the_group_and_survive_a_lost_group(redis_url: str) -> None:
+    app, runs, _ = counting_app()
+    async with Jobs(jobs_settings("redis", redis_url)) as jobs:
+        stream = f"{jobs.settings.prefix}:default:stream"
+        r = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            async with consumer(app, jobs, name="test:lost"):
+                first = await jobs.push("ok", {"n": 1})
+                await eventually(lambda: _state(jobs, first, State.DONE))
+                assert [c["name"] for c in await r.xinfo_consumers(stream, "hub")] == ["test:lost"]
+                await r.delete(stream)  # a Redis that lost its data: the group is gone too
+                second = await jobs.push("ok", {"n": 2})
+                await eventually(lambda: _state(jobs, second, State.DONE))
+            assert await r.xinfo_consumers(stream, "hub") == []  # it held nothing: forgotten
+        finally:
+            await r.aclose()
+    assert runs == {first: 1, second: 1}
