@@ -154,6 +154,9 @@ class MemoryDriver:
             wait = block
             if self.q.later:
                 wait = min(wait, max(self.q.later[0][0] - time.time(), 0.001))
+            if self.q.pending:  # wake up when the oldest pending job becomes claimable
+                oldest = min(p.since for p in self.q.pending.values())
+                wait = min(wait, max(oldest + self.settings.claim_timeout - time.monotonic(), 0.001))
             async with self.q.changed:
                 try:
                     async with asyncio.timeout(wait):
