@@ -350,3 +350,33 @@ def test_a_periodic_job_runs_once_per_tick(
     assert set(counted.values()) == {1}  # 2 or 4 schedulers pushed each tick; it ran once
     ticks = sorted(float(job_id.split("@")[1]) for job_id in counted)
     assert all(t * 2 == int(t * 2) for t in ticks)  # on multiples of the interval
+
+
+def test_shutdown_finishes_jobs_in_flight_and_leaves_the_rest(tmp_path: Path, redis_url: str) -> None:
+    """SIGTERM: stop fetching, finish what runs within destroy_timeout, acknowledge nothing unfinished."""
+    stack = jobs_stack(tmp_path, "redis", redis_url, workers=1, prefetch=2, claim_timeout=6.0)
+    stack.config["proxy"]["call_timeout"] = 6  # exec timeout 5.5 s
+    stack.config["pool"]["destroy_timeout"] = 3.0
+    stack.write()
+    out, started = tmp_path / "runs.txt", tmp_path / "started.txt"
+
+    async def push() -> None:  # in this order: prefetch 2 takes "short" and "long" first
+        async with opened(stack) as jobs:
+            payload = {"file": str(out), "started": str(started)}
+            await jobs.push_many([JobSpec("record", payload | {"sleep": 1.5}, job_id="short"),
+                                  JobSpec("record", payload | {"sleep": 5.0}, job_id="long"),
+                                  *(JobSpec("record", {"file": str(out)}, job_id=f"later-{n}") for n in range(5))])  # fmt: skip
+
+    asyncio.run(push())
+    with stack.running(centrifugo=False):
+        wait_until(lambda: set(runs(started)) == {"short", "long"}, 30, "both jobs to start")
+        assert stack.hub is not None
+        stack.hub.send_signal(signal.SIGTERM)
+        stack.hub.wait(30)
+        assert runs(out) == {"short": 1}  # finished within the destroy timeout; "long" was not
+        row = stats(stack)
+        assert (row["in_flight"], row["queued"]) == (1, 5)  # "long" left pending, the rest queued
+        assert json.loads(cli(stack, "status", "short"))["state"] == "done"
+        stack.start_hub()  # the next consumer claims "long" after claim_timeout, attempt counted
+        wait_until(lambda: len(runs(out)) == 7, 60, "every job run")
+    assert [a for i, a, _ in lines(out) if i == "long"] == ["2"]
