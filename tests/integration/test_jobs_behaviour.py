@@ -6,11 +6,12 @@ import asyncio
 import collections
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 import redis.asyncio as aioredis
 
 from hub import App
-from hub.jobs import Job, Jobs, JobSpec, State
+from hub.jobs import Job, Jobs, JobSpec, JobsSettings, State
 
 from .jobs_helpers import consumer, eventually, jobs_settings
 
@@ -208,3 +209,41 @@ async def test_redis_consumers_leave_the_group_and_survive_a_lost_group(redis_ur
         finally:
             await r.aclose()
     assert runs == {first: 1, second: 1}
+
+
+async def test_priority_between_pipelines_and_consumed_pipelines() -> None:
+    """A lower-priority pipeline waits while a higher one is full; `consume` picks the pipelines run."""
+    settings = msgspec.convert(
+        {"pipelines": {"high": {"priority": 10, "prefetch": 1, "poll_timeout": 0.05},
+                       "low": {"prefetch": 4, "poll_timeout": 0.05},
+                       "other": {"poll_timeout": 0.05}},
+         "consume": ["low", "high"]},
+        JobsSettings,
+    )  # fmt: skip
+    assert settings.consumed() == ["high", "low"]
+    app = App()
+    release = asyncio.Event()
+    ran: list[str] = []
+
+    @app.job("hold")
+    async def hold(job: Job) -> None:
+        ran.append(job.id)
+        await release.wait()
+
+    @app.job("quick")
+    async def quick(job: Job) -> None:
+        ran.append(job.id)
+
+    async with Jobs(settings) as jobs, consumer(app, jobs, job_timeout=30):
+        await jobs.push("hold", job_id="h1", pipeline="high")
+        await jobs.push("hold", job_id="h2", pipeline="high")
+        await eventually(lambda: ran == ["h1"])
+        await asyncio.sleep(0.2)  # a fetch of "low" already waiting (poll_timeout 0.05) ends first
+        await jobs.push("quick", job_id="l1", pipeline="low")
+        await jobs.push("quick", job_id="o1", pipeline="other")
+        await asyncio.sleep(0.3)  # not a timing assert: "high" is full, so "low" must not be fetched
+        assert ran == ["h1"]
+        release.set()
+        await eventually(lambda: set(ran) == {"h1", "h2", "l1"})
+        (other,) = [s for s in await jobs.stats() if s.pipeline == "other"]
+        assert other.queued == 1  # not consumed here
