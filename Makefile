@@ -27,6 +27,7 @@ typecheck: setup
 	$(BIN)/mypy -p hub
 
 bench: setup redis loadtools
+	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/python -m bench
 
 setup: $(VENV)/.deps centrifugo

@@ -1,12 +1,16 @@
-"""The demo application: chat rooms with presence and history, and client RPC.
+"""The demo application: chat rooms with presence and history, client RPC, a background job.
 
 Clients connect with ``{"user": "alice"}`` as connect data (no token needed);
 they may subscribe to ``chat:*`` rooms and publish into them (messages are
-stamped with their author), and call ``chat.rooms`` and ``echo``.
+stamped with their author), and call ``chat.rooms`` and ``echo``. ``report.start``
+pushes a ``report.build`` job (memory pipeline: no Redis needed), which runs in a
+pooled worker and streams its progress to ``progress:USER``, a channel only that
+user may subscribe to.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -21,6 +25,7 @@ from hub import (
     RPCRequest,
     SubscribeRequest,
 )
+from hub.jobs import Job
 
 app = App()
 ROOMS = ("lobby", "python", "random")
@@ -69,3 +74,23 @@ async def wave(request: RPCRequest) -> dict[str, Any]:
 @app.rpc("echo")
 async def echo(request: RPCRequest) -> Any:
     return request.json()
+
+
+@app.on_subscribe("progress")
+async def own_progress(request: SubscribeRequest) -> Error | None:
+    """``progress:alice`` is alice's alone."""
+    return None if request.channel == f"progress:{request.user}" else Error(code=403, message="not yours")
+
+
+@app.rpc("report.start")
+async def start_report(request: RPCRequest) -> dict[str, str]:
+    """Push a background job from a handler; the client follows it on its progress channel."""
+    return {"job": await app.jobs.push("report.build", {"user": request.user})}
+
+
+@app.job("report.build")
+async def build_report(job: Job) -> dict[str, int]:
+    for percent in (25, 50, 75, 100):
+        await asyncio.sleep(0.05)  # the work
+        await job.publish(f"progress:{job.payload['user']}", {"job": job.id, "progress": percent})
+    return {"pages": 4}

@@ -49,6 +49,16 @@ async def tour(url: str) -> None:
             await bob.publish("chat:lobby", {"no": "text"})
         except ReplyError as exc:
             say(f"a message without text is refused: error {exc.code} {exc.message!r}")
+    async with RealtimeClient(url) as carol:
+        await carol.connect(data={"user": "carol"})
+        await carol.subscribe("progress:carol")
+        started = await carol.rpc("report.start")
+        steps = []
+        while len(steps) < 4:
+            push = await asyncio.wait_for(carol.pushes.get(), 10)
+            if push.type == "pub" and push.body["data"]["job"] == started["job"]:
+                steps.append(push.body["data"]["progress"])
+        say(f"carol's report job ran in a worker and streamed its progress: {steps}")
     async with RealtimeClient(url) as anonymous:
         try:
             await anonymous.connect(data={})

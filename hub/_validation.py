@@ -92,5 +92,5 @@ def readable(message: str, prefix: str = "", choices: tuple[object, ...] = ()) -
         problem = f"expected one of {', '.join(map(repr, choices))}, got {problem.split(' ', 3)[3]}"
     else:
         problem = problem[0].lower() + problem[1:]
-    where = ".".join(parts)
+    where = ".".join(parts).replace(".[", "[")  # jobs.schedule[0].every, not jobs.schedule.[0]
     return f"{where}: {problem}" if where else problem

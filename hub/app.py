@@ -26,6 +26,15 @@ Publishing goes through the app's lifecycle, which owns the publisher::
         app.publisher.presence("chat:lobby")  # the rest of the server API
 
     app.publish_sync("chat:lobby", {...})     # from a sync handler (a thread)
+
+Jobs (docs/jobs.md): handlers by name, pushed from anywhere the lifespan is open::
+
+    @app.job("reports.build")
+    async def build(job: Job) -> dict:
+        await job.publish(f"user:{job.payload['user']}", {"progress": 100})
+        return {"ok": True}
+
+    await app.jobs.push("reports.build", {"user": "42"})
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ from hub.centrifugo.kinds import KINDS, Route
 from hub.clients import ApiTimeoutError, Published, Publisher
 
 from .errors import HubError
+from .jobs import Jobs
+from .jobs.memory_driver import MemoryBroker
 from .publishing import publisher_for
 from .settings import Settings
 
@@ -86,6 +97,8 @@ class App:
         self._channel: dict[str, list[tuple[str, HandlerFn]]] = {}
         self._rpc: dict[str, HandlerFn] = {}
         self._publisher: Publisher | None = None
+        self._jobs: dict[str, HandlerFn] = {}
+        self._pipelines: Jobs | None = None
         self._lifespans: list[Lifespan] = []
 
     # -- registration ---------------------------------------------------------
@@ -122,6 +135,31 @@ class App:
             return fn
 
         return register
+
+    def job(self, name: str) -> Callable[[F], F]:
+        """Run jobs named ``name`` (sync handlers in a thread); the return value is kept as the result.
+
+        @app.job("reports.build")
+        async def build(job: Job) -> dict:
+            return {"pages": 3}
+        """
+
+        def register(fn: F) -> F:
+            if name in self._jobs:
+                raise ValueError(f"job {name!r} already has a handler")
+            self._jobs[name] = fn
+            return fn
+
+        return register
+
+    def job_handler(self, name: str) -> HandlerFn | None:
+        """The handler of jobs named ``name``, or None (such jobs are dead-lettered)."""
+        return self._jobs.get(name)
+
+    @property
+    def job_names(self) -> list[str]:
+        """The names this app has job handlers for."""
+        return sorted(self._jobs)
 
     def _channel_decorator(self, kind: str, patterns: tuple[str, ...]) -> Callable[[F], F]:
         if not patterns:
@@ -177,8 +215,10 @@ class App:
         return fn
 
     @contextlib.asynccontextmanager
-    async def lifespan(self, settings: Settings) -> AsyncIterator[App]:
-        """Open the app's resources (the publisher, then each ``on_lifespan``) for the block.
+    async def lifespan(self, settings: Settings, *, memory: MemoryBroker | None = None) -> AsyncIterator[App]:
+        """Open the app's resources (the publisher, the jobs pipelines, then each ``on_lifespan``).
+
+        ``memory``: the service's memory pipelines, when they live in this process.
 
         async with app.lifespan(settings):
             await app.publish("news", {"title": "hello"})
@@ -187,8 +227,9 @@ class App:
         """
         if self._publisher is not None:
             raise HubError("App.lifespan() is already open (one publisher per process)")
-        async with publisher_for(settings) as publisher:
+        async with publisher_for(settings) as publisher, Jobs(settings.jobs, memory=memory) as jobs:
             self._publisher = publisher
+            self._pipelines = jobs
             try:
                 async with contextlib.AsyncExitStack() as stack:
                     for fn in self._lifespans:
@@ -196,6 +237,7 @@ class App:
                     yield self
             finally:
                 self._publisher = None
+                self._pipelines = None
 
     @property
     def publisher(self) -> Publisher:
@@ -206,6 +248,16 @@ class App:
                 "(`hub serve` opens it for handlers and jobs)"
             )
         return self._publisher
+
+    @property
+    def jobs(self) -> Jobs:
+        """The open jobs pipelines (push, push_many, status); HubError outside the lifespan."""
+        if self._pipelines is None:
+            raise HubError(
+                "the app's jobs pipelines are not open: push inside `async with app.lifespan(settings):` "
+                "(`hub serve` opens them for handlers and jobs)"
+            )
+        return self._pipelines
 
     async def publish(self, channel: str, data: Any, **options: Unpack[PublishOptions]) -> Published:
         """Publish ``data`` (any JSON value) to the subscribers of ``channel``.

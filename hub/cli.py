@@ -10,6 +10,8 @@
     hub workers -c hub.yaml [--json]         the running service's pooled workers
     hub reset -c hub.yaml                    replace the workers one by one (also: SIGHUP)
     hub --version                            the hub's version and the pinned Centrifugo's
+    hub jobs push -c hub.yaml NAME [JSON] [--pipeline P] [--delay S] [--id ID]   push one job
+    hub jobs stats|status ID|pause P|resume P|retry-dead P -c hub.yaml           see and steer pipelines
 
 Every verb that reads hub.yaml also takes ``-o dotted.key=value`` (the value is
 YAML) and ``--app-dir DIR`` (where ``app:`` is imported from; default: the
@@ -128,6 +130,27 @@ def _parser() -> argparse.ArgumentParser:
     publish = verb("publish", _publish, "publish one JSON value, or JSON lines from stdin, to CHANNEL")
     publish.add_argument("channel", metavar="CHANNEL")
     publish.add_argument("json", metavar="JSON", nargs="?", default="-", help="the value; '-' or none: stdin")
+    jobs = verbs.add_parser("jobs", help="push jobs, see and steer the jobs pipelines")
+    jverbs = jobs.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    push = verb("push", _jobs, "push one job (its id is printed)", jverbs)
+    push.set_defaults(jobs_verb="push")
+    push.add_argument("name", metavar="NAME", help="the job's name, as in @app.job(NAME)")
+    push.add_argument("json", metavar="JSON", nargs="?", default="null", help="the payload (default: null)")
+    push.add_argument("--pipeline", metavar="P", help="the pipeline (default: jobs.default_pipeline)")
+    push.add_argument("--delay", type=float, default=0.0, metavar="S", help="run no sooner than S seconds")
+    push.add_argument("--id", metavar="ID", help="the job id (pushing an id twice enqueues it once)")
+    stats = verb("stats", _jobs, "queued, delayed, in flight, failed and dead jobs per pipeline", jverbs)
+    stats.add_argument("--json", action="store_true", help="print the rows as JSON")
+    stats.set_defaults(jobs_verb="stats")
+    status = verb("status", _jobs, "a job's status by id", jverbs)
+    status.set_defaults(jobs_verb="status")
+    status.add_argument("id", metavar="ID")
+    for name, text in (("pause", "stop handing out a pipeline's jobs (pushes still accepted)"),
+                       ("resume", "resume a paused pipeline"),
+                       ("retry-dead", "move a pipeline's dead-lettered jobs back to its queue")):  # fmt: skip
+        steer = verb(name, _jobs, text, jverbs)
+        steer.add_argument("pipeline", metavar="PIPELINE")
+        steer.set_defaults(jobs_verb=name)
     return parser
 
 
@@ -270,6 +293,12 @@ def _reset(args: argparse.Namespace) -> int:
     if reply.note:
         print(f"hub: note: {reply.note}", file=sys.stderr)
     return 0
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    from .jobs.commands import run
+
+    return asyncio.run(run(_load(args), args))
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -3,9 +3,11 @@
 HubError
 ├── ConfigError        hub.yaml is wrong: names the file, the key and what was expected
 ├── AppImportError     the application named by ``app:`` cannot be imported
-└── PoolError          the worker pool cannot do what was asked (bad transition,
-    │                  a worker that cannot start)
-    └── ControlError   the running service's control socket cannot be reached
+├── PoolError          the worker pool cannot do what was asked (bad transition,
+│   │                  a worker that cannot start)
+│   └── ControlError   the running service's control socket cannot be reached
+└── JobsError          the jobs pipelines (hub.jobs.errors: UnknownPipeline, BadEnvelope,
+                       BrokerError, JobTimeout)
 """
 
 

@@ -9,6 +9,10 @@ listeners (no new calls; in-flight calls finish), then the executor.
 With ``pool: workers: N`` (N > 0, the default is the CPU count) and the config
 file's path, the listeners live in the pooled workers instead (:mod:`hub.pool`)
 and a control socket answers ``hub workers`` and ``hub reset``.
+
+Memory jobs pipelines live here, in the service process: pooled workers (and
+``hub jobs``) reach them over a unix socket next to the config file; inline,
+the service's own consumer runs the jobs (docs/jobs.md).
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ from .app import App
 from .centrifugo_process import CentrifugoProcess, check_free
 from .centrifugo_process import State as CentrifugoState
 from .errors import HubError
+from .jobs.broker_socket import ENV as JOBS_SOCKET
+from .jobs.broker_socket import BrokerServer, broker_path
+from .jobs.consumer import LocalRunner, consuming
+from .jobs.memory_driver import MemoryBroker
 from .ops import OpsServer, Part, counter, gauge
 from .pool import Controllable, ControlServer, Inline, InlineExecutor, Pool, control_path
 from .settings import Settings
@@ -87,9 +95,17 @@ class Service:
         p = self.settings.proxy
         grace = p.call_timeout + 1
         check_ports(self.settings, with_centrifugo=self.with_centrifugo)
+        s = self.settings
+        memory = MemoryBroker() if any(p.driver == "memory" for p in s.jobs.pipelines.values()) else None
         try:
             if self.settings.ops.port:  # first in, last out: probes answer through start and stop
                 await stack.enter_async_context(OpsServer(self.settings.ops, self))
+            if memory is not None and self.config is not None:
+                # Before the pool: workers settle their jobs while the pool drains.
+                path = broker_path(self.config)
+                await stack.enter_async_context(BrokerServer(memory, s.jobs, path))
+                os.environ[JOBS_SOCKET] = str(path)  # inherited by the workers the pool spawns
+                stack.callback(os.environ.pop, JOBS_SOCKET, None)
             target: Controllable = Inline()
             if self.config is not None and self.settings.pool.size:
                 self.pool = target = Pool(self.settings, self.config)
@@ -99,7 +115,7 @@ class Service:
             else:
                 # Inline, the app's per-process resources live in this process (pooled: in each
                 # worker). First in, last out: handlers can publish until every listener stopped.
-                await stack.enter_async_context(self.app.lifespan(self.settings))
+                await stack.enter_async_context(self.app.lifespan(self.settings, memory=memory))
                 await stack.enter_async_context(
                     HttpServer(http_app(self.dispatcher), p.host, p.http_port, grace=grace)
                 )
@@ -107,6 +123,10 @@ class Service:
                     await stack.enter_async_context(
                         GrpcServer(self.dispatcher, p.host, p.grpc_port, grace=grace)
                     )
+                runner = LocalRunner(s.pool.concurrency, s.pool.exec_limit(p.call_timeout))
+                await stack.enter_async_context(
+                    consuming(self.app, runner, destroy_timeout=s.pool.destroy_timeout)
+                )
             if self.config is not None and self.pool is None:
                 await stack.enter_async_context(ControlServer(control_path(self.config), target))
             self._listening = True

@@ -28,6 +28,7 @@ from hub.clients import PublisherSettings
 
 from ._validation import problems
 from .errors import ConfigError
+from .jobs.settings import JobsSettings
 from .pool.settings import PoolSettings
 
 #: Environment variables that override a key of the file (dotted path).
@@ -63,6 +64,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     publisher: PublisherSettings = PublisherSettings()
     pool: PoolSettings = PoolSettings()
     ops: OpsSettings = OpsSettings()
+    jobs: JobsSettings = JobsSettings()
 
 
 def load(
@@ -162,6 +164,16 @@ def _check(s: Settings) -> list[str]:
     problem = s.pool.problem(s.proxy.call_timeout)
     if problem:
         found.append(problem)
+    problem = s.jobs.problem()
+    if problem:
+        found.append(problem)
+    exec_limit = s.pool.exec_limit(s.proxy.call_timeout)
+    for name, pipeline in s.jobs.pipelines.items():
+        if pipeline.claim_timeout <= exec_limit:
+            found.append(
+                f"jobs.pipelines.{name}.claim_timeout: expected more than the exec timeout "
+                f"({exec_limit}s), got {pipeline.claim_timeout}s (a running job would be claimed again)"
+            )
     if s.proxy.transport == "grpc" and not s.proxy.grpc_port:
         found.append("proxy.grpc_port: expected a port when proxy.transport is grpc")
     if s.publisher.transport == "grpc" and not s.centrifugo.grpc_api_port:

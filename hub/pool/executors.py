@@ -20,13 +20,17 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from hub.centrifugo import Outcome, Request
 from hub.proxy import CallFailed, Overloaded
 
 from ..app import App
+from ..jobs.errors import JobTimeout
 from .settings import PoolSettings
+
+T = TypeVar("T")
 
 
 class SlotExecutor:
@@ -69,6 +73,28 @@ class SlotExecutor:
             self.idle_since = time.monotonic()
             if self.max_calls and self.served == self.max_calls:
                 self.on_limit("max_calls")
+
+    # -- jobs (hub.jobs.Runner): a job takes a call's slot, under the same limits -------------
+    async def run_job(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Run a job in a slot (waiting as long as it takes: a consumer fetches at most prefetch)."""
+        await self._slots.acquire()
+        call = next(self._ids)
+        self.running[call] = time.monotonic()
+        try:
+            async with asyncio.timeout(self.exec_timeout):
+                return await fn()
+        except TimeoutError:
+            self.on_limit("exec_timeout")
+            raise JobTimeout(f"job exceeded the exec timeout ({self.exec_timeout}s)") from None
+        finally:
+            del self.running[call]
+            self._slots.release()
+            self.served += 1
+            self.idle_since = time.monotonic()
+            if self.max_calls and self.served == self.max_calls:
+                self.on_limit("max_calls")
+
+    # -- end of jobs ---------------------------------------------------------------------------
 
     async def _acquire(self) -> None:
         if not self._slots.locked():

@@ -35,6 +35,7 @@ import psutil
 from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, http_app
 
 from ..app import App
+from ..jobs.consumer import Consumer, consuming
 from ..loader import import_app
 from ..logs import configure
 from ..settings import Settings
@@ -60,6 +61,7 @@ class Worker:
         self._http = http
         self._leave = asyncio.Event()
         self._listener: HttpServer | None = None
+        self.jobs: Consumer | None = None  # this worker's own consumer of the jobs pipelines
         self.reason = ""
         pool = settings.pool
         self.executor = SlotExecutor(
@@ -74,6 +76,8 @@ class Worker:
             log.info("worker %d leaving: %s", os.getpid(), reason)
             if self._listener is not None:
                 self._listener.stop_accepting()  # at once: not one more connection for this worker
+            if self.jobs is not None:
+                self.jobs.stop_fetching()  # nor one more job
             self._leave.set()
 
     async def run(self) -> None:
@@ -101,6 +105,9 @@ class Worker:
                     max_connection_age=pool.grpc_connection_ttl or None,
                 )  # fmt: skip
                 await stack.enter_async_context(grpc)
+            self.jobs = await stack.enter_async_context(
+                consuming(self.app, self.executor, destroy_timeout=pool.destroy_timeout)
+            )
             _send(writer, Ready())
             async with asyncio.TaskGroup() as tasks:
                 beats = tasks.create_task(self._beat(writer, dispatcher.stats))
@@ -115,6 +122,7 @@ class Worker:
                 await asyncio.gather(
                     http.drain(pool.destroy_timeout),
                     _drain_grpc(grpc, p.grpc_port, wait) if grpc else _nothing(),
+                    self.jobs.drain(pool.destroy_timeout) if self.jobs else _nothing(),
                 )
                 commands.cancel()
                 beats.cancel()

@@ -33,6 +33,7 @@ async def test_the_tour_shows_every_step(demo: HubServer, capsys: pytest.Capture
         "history of chat:lobby: ['hello bob', '*waves*']",
         "bob may not join chat:secret-room: error 404",
         "a message without text is refused: error 400",
+        "carol's report job ran in a worker and streamed its progress: [25, 50, 75, 100]",
         "a client without a user name is refused: error 401",
     ):
         assert line in out

@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["hub", "hub.proxy", "hub.clients", "hub.centrifugo", "hub.pool", "hub.testing"]
+PACKAGES = ["hub", "hub.proxy", "hub.clients", "hub.centrifugo", "hub.pool", "hub.testing", "hub.jobs"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

@@ -1,0 +1,102 @@
+"""hub.yaml ``jobs:`` and the job envelope: defaults, validation messages, versions."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from hub import ConfigError, load
+from hub.jobs import VERSION, Backoff, BadEnvelope
+from hub.jobs import envelope as env
+
+BASE = """
+app: demo.app:app
+proxy: {secret: s}
+centrifugo: {api_key: k, token_secret: t}
+"""
+
+
+def write(tmp_path: Path, extra: str) -> Path:
+    path = tmp_path / "hub.yaml"
+    path.write_text(BASE + extra)
+    return path
+
+
+def test_defaults_one_memory_pipeline(tmp_path: Path) -> None:
+    jobs = load(write(tmp_path, "")).jobs
+    assert list(jobs.pipelines) == ["default"]
+    assert jobs.pipelines["default"].driver == "memory"
+    assert jobs.consumed() == ["default"]
+    assert jobs.pipeline(None)[0] == "default"
+
+
+def test_consumed_pipelines_by_priority(tmp_path: Path) -> None:
+    jobs = load(write(tmp_path, """
+jobs:
+  pipelines:
+    low: {priority: 1}
+    high: {priority: 9, driver: redis, url: "redis://127.0.0.1:1/0"}
+    skip: {}
+  consume: [low, high]
+""")).jobs  # fmt: skip
+    assert jobs.consumed() == ["high", "low"]
+    assert jobs.pipeline(None)[0] == "low"  # no `default`: the first declared
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "jobs: {pipelines: {a: {driver: kafka}}}",
+            "jobs.pipelines.a.driver: expected one of 'memory', 'redis'",
+        ),
+        ("jobs: {pipelines: {a: {prefetch: 0}}}", "jobs.pipelines.a.prefetch: expected `int` >= 1"),
+        (
+            "jobs: {pipelines: {a: {backoff: {jitter: 2}}}}",
+            "jobs.pipelines.a.backoff.jitter: expected `float` <= 1",
+        ),
+        ("jobs: {pipelines: {a: {colour: red}}}", "jobs.pipelines.a.colour: unknown key"),
+        ("jobs: {consume: [b], pipelines: {a: {}}}", "jobs.consume[0]: expected one of ['a'], got 'b'"),
+        ("jobs: {default_pipeline: b, pipelines: {a: {}}}", "jobs.default_pipeline: expected one of ['a']"),
+        ("jobs: {pipelines: {a: {claim_timeout: 1}}}", "jobs.pipelines.a.claim_timeout: expected more than"),
+    ],
+)
+def test_errors_name_file_key_and_expectation(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(write(tmp_path, extra))
+    assert str(info.value).startswith(str(tmp_path / "hub.yaml") + ": ")
+    assert message in str(info.value)
+
+
+def test_backoff_exponential_capped_with_jitter() -> None:
+    b = Backoff(base=1.0, factor=2.0, cap=5.0, jitter=0.2)
+    assert [b.delay(n, rand=0.5) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 5.0]
+    assert b.delay(1, rand=0.0) == pytest.approx(0.8)
+    assert b.delay(1, rand=1.0) == pytest.approx(1.2)
+
+
+def test_envelope_round_trip_and_defaults() -> None:
+    e = env.new("reports.build", {"user": "42"}, delay=10)
+    back = env.decode(env.encode(e))
+    assert back == e
+    assert back.v == VERSION
+    assert back.not_before > back.enqueued_at
+    foreign = env.decode('{"v": 1, "name": "x", "payload": [1]}', fallback_id="1-0")
+    assert (foreign.id, foreign.attempt, foreign.headers) == ("1-0", 0, {})
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("{oops", "not JSON"),
+        ("[1]", "expected a JSON object, got list"),
+        ('{"name": "x"}', "v: expected envelope version 1, got None"),
+        ('{"v": 1}', "missing required field `name`"),
+        ('{"v": 1, "name": "x", "headers": {"a": 1}}', "headers[...]: expected `str`"),
+    ],
+)
+def test_bad_envelopes_say_why(raw: str, message: str) -> None:
+    with pytest.raises(BadEnvelope, match=re.escape(message)):
+        env.decode(raw)
