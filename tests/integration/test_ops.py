@@ -169,3 +169,25 @@ async def test_a_failure_is_one_json_line_with_its_ids_and_no_secret_at_any_leve
     assert access, "no per-call access line at debug level"
     text = (tmp_path / "hub.log").read_text()
     assert not [s for s in secrets if s in text]
+
+
+def test_hub_status_shows_every_part_on_one_screen(pooled: Stack) -> None:
+    out = subprocess.run([str(HUB), "status", "-c", str(pooled.path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    parts = {line.split()[0] for line in lines if line and not line.startswith(" ")}
+    assert parts == {"workers", "jobs", "publisher", "centrifugo"}
+    assert "pool: 2 of 2 serving" in out.stdout
+    assert any(line.split()[:2] == ["PID", "STATE"] for line in (line.strip() for line in lines))
+    assert f"http → {pooled.api_url}: answers" in out.stdout
+    assert "(v" in next(line for line in lines if line.startswith("centrifugo"))
+
+
+def test_hub_status_says_which_part_is_unreachable(tmp_path: Path) -> None:
+    config = stack_config(APP, "http", pool={"workers": 1})
+    with Stack(tmp_path, config).running(centrifugo=False) as stack:
+        out = subprocess.run([str(HUB), "status", "-c", str(stack.path)], capture_output=True, text=True)
+    assert out.returncode == 1
+    publisher = next(line for line in out.stdout.splitlines() if line.startswith("publisher"))
+    assert "NetworkError" in publisher or "UnavailableError" in publisher, out.stdout
+    assert "pool: 1 of 1 serving" in out.stdout  # the parts that answer are still shown
