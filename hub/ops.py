@@ -146,7 +146,7 @@ class OpsServer:
                 Route("/ready", self._ready, methods=["GET"]),
             ]
         )
-        self._listener = HttpServer(app, settings.host, settings.port, grace=1.0)
+        self._listener = HttpServer(app, settings.host, settings.port, grace=1.0, name="ops")
         self._opened = False
 
     async def __aenter__(self) -> Self:
@@ -154,8 +154,6 @@ class OpsServer:
             raise HubError("OpsServer can be opened only once")
         self._opened = True
         await self._listener.__aenter__()
-        s = self.settings
-        log.info("ops listener on http://%s:%d (/metrics, /health, /ready)", s.host, s.port)
         return self
 
     async def __aexit__(

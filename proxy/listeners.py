@@ -63,8 +63,10 @@ class HttpServer(_Lifecycle):
 
     def __init__(
         self, app: ASGIApp, host: str, port: int, *, grace: float = 10.0, sock: socket.socket | None = None,
-        max_connection_age: float | None = None,
+        max_connection_age: float | None = None, name: str = "proxy",
     ) -> None:  # fmt: skip
+        #: What the listener serves, for its log lines ("proxy", "ops").
+        self.name = name
         config = uvicorn.Config(
             self._asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off",
             timeout_graceful_shutdown=math.ceil(grace), server_header=False, date_header=False,
@@ -170,7 +172,7 @@ class HttpServer(_Lifecycle):
             # while the kernel's queue keeps its full length (reset here).
             for sock in self._sockets:
                 sock.listen(SHARED_BACKLOG)
-        log.info("proxy listening on %s", self.address)
+        log.info("%s listening on %s", self.name, self.address)
         return self
 
     async def __aexit__(

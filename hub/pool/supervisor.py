@@ -92,7 +92,7 @@ class Pool:
             await self._stop_all()
             raise
         if p.transport == "grpc" and self.limits.size > 1 and not migrates_queued_connections():
-            log.warning(
+            log.info(
                 "pool: gRPC workers share their port with SO_REUSEPORT; when one crashes, Centrifugo's "
                 "reconnect may be reset and its gRPC client waits about a second before trying again. "
                 "`sysctl net.ipv4.tcp_migrate_req=1` (Linux 5.14+) hands such connections to a "
