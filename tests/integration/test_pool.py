@@ -124,6 +124,23 @@ async def test_a_worker_stuck_in_a_thread_leaves_as_soon_as_nothing_is_in_flight
     assert int(gone[-1]) not in serving(s)
 
 
+async def test_a_worker_leaving_after_an_exec_timeout_answers_every_call_under_load(stack: Stack) -> None:
+    """Issue 8, fault 2: while a worker recycles, no call already on its connections is reset."""
+    before = status(stack)["replaced"].get("exec_timeout", 0)
+    async with Burst(stack, clients=8) as burst, RealtimeClient(stack.ws_url, timeout=10) as stuck:
+        await burst.until(successes=40)
+        await stuck.connect(data={"user": "stuck"})
+        for _ in range(2):  # two recycles under load
+            with pytest.raises(ReplyError) as exc:
+                await stuck.rpc("stuck", 30)
+            assert (exc.value.code, exc.value.temporary) == TEMPORARY
+            await asyncio.to_thread(full, stack)
+            await burst.until(successes=40)
+    assert status(stack)["replaced"].get("exec_timeout", 0) >= before + 2
+    assert burst.hung == 0
+    assert burst.errors.total() == 0  # the burst's own calls never failed
+
+
 async def test_after_a_replacement_the_new_worker_gets_its_share_of_calls(stack: Stack) -> None:
     """Centrifugo's keep-alive connections move (http_connection_ttl, grpc_connection_ttl)."""
     old = set(serving(full(stack)))
