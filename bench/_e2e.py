@@ -38,6 +38,15 @@ API_KEY = "bench-api-key"
 TOKEN_SECRET = "bench-token-secret-of-at-least-32-bytes"
 #: Short runs, several of each: every figure is the median of RUNS runs.
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+#: While developing: run only the cases whose label contains one of these (comma-separated).
+ONLY = [w for w in os.environ.get("BENCH_CASES", "").split(",") if w]
+
+
+def chosen(cases: dict[str, Any], *keep: str) -> dict[str, Any]:
+    """The cases to run: all, or those BENCH_CASES names (the ``keep`` ones always)."""
+    if not ONLY:
+        return cases
+    return {k: v for k, v in cases.items() if k in keep or any(w in k for w in ONLY)}
 
 
 def free_port() -> int:
@@ -101,6 +110,9 @@ class Backend:
     workers: int = 0
     #: Pool settings beyond the size, e.g. {"grpc_connection_ttl": 0}.
     pool: dict[str, Any] = field(default_factory=dict)
+    #: Packages the back end's processes must not see (e.g. "uvloop", "httptools"): the
+    #: stack before the speed work, measured side by side with the one after.
+    hide: tuple[str, ...] = ()
 
 
 @dataclass
@@ -153,6 +165,14 @@ def stack(tmp: Path, backend: Backend, **centrifugo: Any) -> Iterator[Stack]:
     port = s.config["proxy"]["http_port"]
     log = (tmp / "stack.log").open("ab")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if backend.hide:
+        # A module that fails to import stands in for each hidden package, first on the path
+        # of the back end and of the workers it starts.
+        stubs = tmp / ("hide-" + "-".join(backend.hide))
+        stubs.mkdir(exist_ok=True)
+        for package in backend.hide:
+            (stubs / f"{package}.py").write_text(f"raise ImportError('{package} hidden by the benchmark')\n")
+        env["PYTHONPATH"] = os.pathsep.join([str(stubs), str(ROOT), env.get("PYTHONPATH", "")])
 
     def spawn(name: str, command: list[str]) -> subprocess.Popen[bytes]:
         s.processes[name] = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, env=env)
@@ -293,16 +313,20 @@ def _cpu_model() -> str:
     return "unknown"
 
 
-def plot(name: str, title: str, rows: list[tuple[str, float, float, float]], unit: str) -> str:
+def plot(
+    name: str, title: str, rows: list[tuple[str, float, float, float]], unit: str,
+    *, right: tuple[str, str | None] = ("p50", "p99"), right_unit: str = "ms",
+) -> str:  # fmt: skip
     """One PNG: throughput bars on the left, p50/p99 bars on the right. Returns its path
-    relative to docs/. ``rows`` are (label, throughput, p50 ms, p99 ms)."""
+    relative to docs/. ``rows`` are (label, throughput, p50 ms, p99 ms); with ``right``
+    naming one series only, the right panel shows the first of the two."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     labels = [r[0] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 0.45 * len(rows) + 1.8))
+    fig, (left, _) = plt.subplots(1, 2, figsize=(13, 0.45 * len(rows) + 1.8))
     y = range(len(rows))
     left.barh(y, [r[1] for r in rows], color="#4c72b0")
     left.set_yticks(list(y), labels, fontsize=8)
@@ -311,14 +335,19 @@ def plot(name: str, title: str, rows: list[tuple[str, float, float, float]], uni
     left.set_title("throughput (median)", fontsize=10)
     for i, r in enumerate(rows):
         left.text(r[1], i, f" {r[1]:,.0f}", va="center", fontsize=7)
-    h = 0.4
-    right.barh([i - h / 2 for i in y], [r[2] for r in rows], h, label="p50", color="#55a868")
-    right.barh([i + h / 2 for i in y], [r[3] for r in rows], h, label="p99", color="#c44e52")
-    right.set_yticks(list(y), ["" for _ in rows])
-    right.invert_yaxis()
-    right.set_xlabel("ms")
-    right.set_title("latency (median of runs)", fontsize=10)
-    right.legend(fontsize=8)
+    panel = right
+    right_axes = fig.axes[1]
+    if panel[1] is None:
+        right_axes.barh(list(y), [r[2] for r in rows], color="#55a868", label=panel[0])
+    else:
+        h = 0.4
+        right_axes.barh([i - h / 2 for i in y], [r[2] for r in rows], h, label=panel[0], color="#55a868")
+        right_axes.barh([i + h / 2 for i in y], [r[3] for r in rows], h, label=panel[1], color="#c44e52")
+    right_axes.set_yticks(list(y), ["" for _ in rows])
+    right_axes.invert_yaxis()
+    right_axes.set_xlabel(right_unit)
+    right_axes.set_title("latency (median of runs)" if panel[1] else panel[0], fontsize=10)
+    right_axes.legend(fontsize=8)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     out = ROOT / "docs" / "benchmarks" / f"{name}.png"

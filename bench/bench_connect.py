@@ -8,11 +8,12 @@ proxy, and with a JWT (no proxy call: the limit).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from ._e2e import PROGRESS, RUNS, Backend, Section, median_of, plot, run_load, stack
+from ._e2e import PROGRESS, RUNS, Backend, Section, chosen, median_of, plot, run_load, stack
 
 CONNECTIONS = 4000
 CONCURRENCY = 200
@@ -24,25 +25,36 @@ CASES: dict[str, Backend] = {
     "hub HTTP, pool of 1": Backend(kind="hub", transport="http", workers=1),
     "hub HTTP, inline (workers: 0)": Backend(kind="hub", transport="http", workers=0),
     "hub gRPC, pool of 2": Backend(kind="hub", transport="grpc", workers=2),
+    "before · hub HTTP, pool of 2, h11 + asyncio loop": Backend(
+        kind="hub", workers=2, hide=("uvloop", "httptools")
+    ),
 }
-PER_CASE = 4 + RUNS * 3.0
+START = 3.0
+RUN = 3.0
+CASES = chosen(CASES, LIMIT)
 
 
 def plan() -> None:
-    PROGRESS.plan(len(CASES), len(CASES) * PER_CASE)
+    PROGRESS.plan(1 + RUNS * len(CASES), len(CASES) * (START + RUNS * RUN))
 
 
 def measure() -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-connect-") as name:
-        for label, backend in CASES.items():
-            PROGRESS.case(f"connect · {label}", PER_CASE)
-            with stack(Path(name), backend) as s:
+    """All stacks run from the start; the runs go round-robin over the cases (see bench_rpc)."""
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in CASES}
+    with tempfile.TemporaryDirectory(prefix="bench-connect-") as name, contextlib.ExitStack() as running:
+        PROGRESS.case(f"connect · starting {len(CASES)} stacks", START * len(CASES))
+        stacks = {}
+        for i, (label, backend) in enumerate(CASES.items()):
+            (Path(name) / str(i)).mkdir()
+            stacks[label] = running.enter_context(stack(Path(name) / str(i), backend))
+        for run in range(RUNS):
+            for label, s in stacks.items():
+                PROGRESS.case(f"connect · run {run + 1}/{RUNS} · {label}", RUN)
                 args = ["connect", "-url", s.ws, "-n", str(CONNECTIONS), "-concurrency", str(CONCURRENCY)]
-                if backend.kind == "none":
+                if s.backend.kind == "none":
                     args += ["-token", s.token()]
-                results[label] = median_of([run_load(args, s.watched()) for _ in range(RUNS)])
-    return results
+                runs[label].append(run_load(args, s.watched()))
+    return {label: median_of(r) for label, r in runs.items()}
 
 
 def main() -> Section:

@@ -10,18 +10,21 @@ of the default hub's saturation rate measured in the same run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from ._e2e import PROGRESS, RUNS, Backend, Section, median_of, plot, run_load, stack
+from ._e2e import PROGRESS, RUNS, Backend, Section, chosen, median_of, plot, run_load, stack
 
-SECONDS = 3
+SECONDS = 2.5
 CLIENTS = 64
 LIMIT = "Go no-op HTTP proxy (limit)"
 DEFAULT = "hub HTTP, pool of 2 (default on 2 cores)"
+#: The stack before the speed work: uvicorn on h11 and asyncio's own loop.
+BEFORE = ("uvloop", "httptools")
 CASES: dict[str, Backend] = {
     DEFAULT: Backend(kind="hub", transport="http", workers=2),
     LIMIT: Backend(kind="go"),
@@ -31,33 +34,55 @@ CASES: dict[str, Backend] = {
     "hub gRPC, pool of 2, grpc_connection_ttl 0": Backend(
         kind="hub", transport="grpc", workers=2, pool={"grpc_connection_ttl": 0}
     ),
-    "hub gRPC, pool of 1": Backend(kind="hub", transport="grpc", workers=1),
     "hub gRPC, inline (workers: 0)": Backend(kind="hub", transport="grpc", workers=0),
     "hand-written Starlette, 1 process": Backend(kind="starlette"),
+    "before · hub HTTP, pool of 2, h11 + asyncio loop": Backend(kind="hub", workers=2, hide=BEFORE),
+    "before · hub HTTP, pool of 2, httptools + asyncio loop": Backend(
+        kind="hub", workers=2, hide=("uvloop",)
+    ),
+    "before · hub HTTP, pool of 1, h11 + asyncio loop": Backend(kind="hub", workers=1, hide=BEFORE),
+    "before · hub HTTP, inline, h11 + asyncio loop": Backend(kind="hub", workers=0, hide=BEFORE),
+    "before · hub gRPC, pool of 2, asyncio loop": Backend(
+        kind="hub", transport="grpc", workers=2, hide=BEFORE
+    ),
+    "before · hand-written Starlette, h11 + asyncio loop": Backend(kind="starlette", hide=BEFORE),
 }
-#: Planned seconds per case: start-up, then RUNS saturated and RUNS paced runs.
-PER_CASE = 4 + 2 * RUNS * (SECONDS + 1.5)
+START = 3.0
+RUN = SECONDS + 1.5
+CASES = chosen(CASES, DEFAULT, LIMIT)
 
 
 def plan() -> None:
-    PROGRESS.plan(len(CASES), len(CASES) * PER_CASE)
+    PROGRESS.plan(1 + 2 * RUNS * len(CASES), len(CASES) * (START + 2 * RUNS * RUN))
 
 
 def measure() -> dict[str, Any]:
-    results: dict[str, Any] = {}
-    rate = 0.0
-    with tempfile.TemporaryDirectory(prefix="bench-rpc-") as name:
-        for label, backend in CASES.items():
-            PROGRESS.case(f"rpc · {label}", PER_CASE)
-            with stack(Path(name), backend) as s:
-                base = ["rpc", "-url", s.ws, "-token", s.token(), "-clients", str(CLIENTS),
-                        "-duration", f"{SECONDS}s"]  # fmt: skip
-                saturated = [run_load(base, s.watched()) for _ in range(RUNS)]
-                if not rate:  # the default hub runs first and sets the moderate rate
-                    rate = round(statistics.median(r["rate"] for r in saturated) / 2, -1)
-                paced = [run_load([*base, "-rate", str(rate)], s.watched()) for _ in range(RUNS)]
-            results[label] = {"saturated": median_of(saturated), "paced": median_of(paced), "rate": rate}
-    return results
+    """Every case's stack runs from the start; the runs go round-robin over the cases, so
+    a burst of load from elsewhere on the machine hits one run of each, not all runs of one."""
+    saturated: dict[str, list[dict[str, Any]]] = {label: [] for label in CASES}
+    paced: dict[str, list[dict[str, Any]]] = {label: [] for label in CASES}
+    with tempfile.TemporaryDirectory(prefix="bench-rpc-") as name, contextlib.ExitStack() as running:
+        PROGRESS.case(f"rpc · starting {len(CASES)} stacks", START * len(CASES))
+        stacks = {}
+        for i, (label, backend) in enumerate(CASES.items()):
+            (Path(name) / str(i)).mkdir()
+            stacks[label] = running.enter_context(stack(Path(name) / str(i), backend))
+        args = {label: ["rpc", "-url", s.ws, "-token", s.token(), "-clients", str(CLIENTS),
+                        "-duration", f"{SECONDS}s"] for label, s in stacks.items()}  # fmt: skip
+        for run in range(RUNS):
+            for label, s in stacks.items():
+                PROGRESS.case(f"rpc · saturated, run {run + 1}/{RUNS} · {label}", RUN)
+                saturated[label].append(run_load(args[label], s.watched()))
+        # The moderate rate: half the default hub's saturation in this run.
+        rate = round(statistics.median(r["rate"] for r in saturated[DEFAULT]) / 2, -1)
+        for run in range(RUNS):
+            for label, s in stacks.items():
+                PROGRESS.case(f"rpc · {rate:,.0f} calls/s, run {run + 1}/{RUNS} · {label}", RUN)
+                paced[label].append(run_load([*args[label], "-rate", str(rate)], s.watched()))
+    return {
+        label: {"saturated": median_of(saturated[label]), "paced": median_of(paced[label]), "rate": rate}
+        for label in CASES
+    }
 
 
 def main() -> Section:

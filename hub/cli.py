@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from hub.centrifugo import VERSION, BinaryNotFound, find_binary, render
+from hub.proxy import run_listeners
 
 from .centrifugo_process import write_config
 from .errors import HubError
@@ -104,7 +105,7 @@ def _serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     app = import_app(settings.app)
     service = Service(settings, app, with_centrifugo=args.centrifugo, config=args.config)
-    return asyncio.run(_serve_until_signal(settings, service))
+    return run_listeners(_serve_until_signal(settings, service))
 
 
 async def _serve_until_signal(settings: Settings, service: Service) -> int:

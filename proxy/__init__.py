@@ -10,6 +10,7 @@ from .errors import BadRequest, CallFailed, Overloaded, ProxyError, TooLarge, Un
 from .grpc import proxy_service
 from .http import http_app, proxy_routes
 from .listeners import GrpcServer, HttpServer
+from .listeners import run as run_listeners
 from .stats import CallStats
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "http_app",
     "proxy_routes",
     "proxy_service",
+    "run_listeners",
 ]

@@ -5,6 +5,11 @@ calls finish within ``grace`` seconds, then closes::
 
     async with HttpServer(app, "127.0.0.1", 9000), GrpcServer(dispatcher, "127.0.0.1", 9001):
         await stop.wait()
+
+The HTTP stack is uvicorn's fastest one that is installed: the httptools parser and
+the uvloop event loop (both dependencies of the hub; measured in docs/benchmarks.md,
+section "speed"), else h11 and asyncio's loop. Processes that serve the listeners
+start their event loop with :func:`run`, so they get uvloop when it is there.
 """
 
 from __future__ import annotations
@@ -15,9 +20,9 @@ import logging
 import math
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar
 
 import grpc
 import uvicorn
@@ -30,6 +35,25 @@ from .grpc import proxy_service
 log = logging.getLogger(__name__)
 #: The kernel's accept queue of a listening socket shared by a pool's workers.
 SHARED_BACKLOG = 2048
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)`` on uvloop's event loop when uvloop is installed.
+
+    uvloop serves the proxy's HTTP calls with less CPU per call than asyncio's own
+    loop (docs/benchmarks.md, section "speed"); without it, asyncio's loop serves.
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
+
+
+def _is_uvloop(loop: asyncio.AbstractEventLoop) -> bool:
+    return type(loop).__module__.startswith("uvloop")
 
 
 class _Lifecycle:
@@ -87,6 +111,12 @@ class HttpServer(_Lifecycle):
         self._draining = True
         loop = asyncio.get_running_loop()
         for server in getattr(self._server, "servers", ()):
+            if _is_uvloop(loop):
+                # uvloop accepts in libuv, out of reach of remove_reader; it attaches a
+                # connection as it accepts it, so closing this process's copy of the
+                # listening socket at once drops nothing.
+                server.close()
+                continue
             for sock in server.sockets:
                 loop.remove_reader(sock.fileno())
 

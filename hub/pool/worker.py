@@ -30,7 +30,7 @@ from typing import Any
 
 import psutil
 
-from hub.proxy import Dispatcher, GrpcServer, HttpServer, http_app
+from hub.proxy import Dispatcher, GrpcServer, HttpServer, http_app, run_listeners
 
 from ..app import App
 from ..loader import import_app
@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.path.insert(0, os.getcwd())
         app = import_app(settings.app)
-        asyncio.run(Worker(settings, app, control, http, args.max_calls).run())
+        run_listeners(Worker(settings, app, control, http, args.max_calls).run())
     except BaseException as exc:  # a worker reports why it failed, then goes
         if not isinstance(exc, KeyboardInterrupt | SystemExit):
             log.critical("worker %d failed: %s: %s", os.getpid(), type(exc).__name__, exc, exc_info=exc)
