@@ -113,6 +113,8 @@ class Backend:
     #: Packages the back end's processes must not see (e.g. "uvloop", "httptools"): the
     #: stack before the speed work, measured side by side with the one after.
     hide: tuple[str, ...] = ()
+    #: Run the hub's code of this git revision (an earlier commit: the "before" of a change).
+    revision: str | None = None
 
 
 @dataclass
@@ -165,14 +167,26 @@ def stack(tmp: Path, backend: Backend, **centrifugo: Any) -> Iterator[Stack]:
     port = s.config["proxy"]["http_port"]
     log = (tmp / "stack.log").open("ab")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    path = [str(ROOT)]
+    if backend.revision:
+        # The hub's code as of an earlier commit, first on the path of the back end and its workers.
+        source = tmp / f"src-{backend.revision}"
+        if not source.exists():
+            source.mkdir()
+            archive = subprocess.run(
+                ["git", "archive", backend.revision], cwd=ROOT, capture_output=True, check=True
+            )
+            subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+        path.insert(0, str(source))
     if backend.hide:
-        # A module that fails to import stands in for each hidden package, first on the path
-        # of the back end and of the workers it starts.
+        # A module that fails to import stands in for each hidden package.
         stubs = tmp / ("hide-" + "-".join(backend.hide))
         stubs.mkdir(exist_ok=True)
         for package in backend.hide:
             (stubs / f"{package}.py").write_text(f"raise ImportError('{package} hidden by the benchmark')\n")
-        env["PYTHONPATH"] = os.pathsep.join([str(stubs), str(ROOT), env.get("PYTHONPATH", "")])
+        path.insert(0, str(stubs))
+    if len(path) > 1:
+        env["PYTHONPATH"] = os.pathsep.join([*path, env.get("PYTHONPATH", "")])
 
     def spawn(name: str, command: list[str]) -> subprocess.Popen[bytes]:
         s.processes[name] = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, env=env)

@@ -23,8 +23,11 @@ SECONDS = 2.5
 CLIENTS = 64
 LIMIT = "Go no-op HTTP proxy (limit)"
 DEFAULT = "hub HTTP, pool of 2 (default on 2 cores)"
-#: The stack before the speed work: uvicorn on h11 and asyncio's own loop.
+#: The stack before the speed work: uvicorn on h11 and asyncio's own loop, and Starlette's
+#: routing for every call (main before this branch); then each change on its own.
 BEFORE = ("uvloop", "httptools")
+MAIN = "ca4fd26"  # main when this branch started
+STARLETTE_PATH = "a37247f"  # httptools + uvloop, proxy calls still routed by Starlette
 CASES: dict[str, Backend] = {
     DEFAULT: Backend(kind="hub", transport="http", workers=2),
     LIMIT: Backend(kind="go"),
@@ -36,14 +39,17 @@ CASES: dict[str, Backend] = {
     ),
     "hub gRPC, inline (workers: 0)": Backend(kind="hub", transport="grpc", workers=0),
     "hand-written Starlette, 1 process": Backend(kind="starlette"),
-    "before · hub HTTP, pool of 2, h11 + asyncio loop": Backend(kind="hub", workers=2, hide=BEFORE),
-    "before · hub HTTP, pool of 2, httptools + asyncio loop": Backend(
-        kind="hub", workers=2, hide=("uvloop",)
+    "before · hub HTTP, pool of 2, main: h11 + asyncio loop": Backend(
+        kind="hub", workers=2, hide=BEFORE, revision=MAIN
     ),
-    "before · hub HTTP, pool of 1, h11 + asyncio loop": Backend(kind="hub", workers=1, hide=BEFORE),
-    "before · hub HTTP, inline, h11 + asyncio loop": Backend(kind="hub", workers=0, hide=BEFORE),
-    "before · hub gRPC, pool of 2, asyncio loop": Backend(
-        kind="hub", transport="grpc", workers=2, hide=BEFORE
+    "before · hub HTTP, pool of 2, httptools + uvloop, Starlette routing": Backend(
+        kind="hub", workers=2, revision=STARLETTE_PATH
+    ),
+    "before · hub HTTP, inline, main: h11 + asyncio loop": Backend(
+        kind="hub", workers=0, hide=BEFORE, revision=MAIN
+    ),
+    "before · hub gRPC, pool of 2, main: asyncio loop": Backend(
+        kind="hub", transport="grpc", workers=2, hide=BEFORE, revision=MAIN
     ),
     "before · hand-written Starlette, h11 + asyncio loop": Backend(kind="starlette", hide=BEFORE),
 }

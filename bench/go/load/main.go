@@ -320,6 +320,8 @@ func fanoutMode(args []string) (map[string]any, error) {
 	}
 	fmt.Fprintln(os.Stderr, "ready")
 	if *api != "" {
+		// The connection to the API is made before the clock, as the hub's publisher's is.
+		_ = post(*api+"/publish", *key, fmt.Sprintf(`{"channel":%q,"data":{}}`, *channel+"-warm-up"))
 		go func() {
 			for range *messages {
 				body := fmt.Sprintf(`{"channel":%q,"data":{"t":%d}}`, *channel, time.Now().UnixNano())
@@ -377,7 +379,14 @@ func publishMode(args []string) (map[string]any, error) {
 	inflight := fs.Int("inflight", 4, "batch requests in flight")
 	payload := fs.String("payload", `{"kind":"bench","text":"`+strings.Repeat("x", 64)+`"}`, "JSON data")
 	_ = fs.Parse(args)
-	command, _ := json.Marshal(map[string]any{"publish": map[string]any{"channel": *channel, "data": json.RawMessage(*payload)}})
+	// Each command is encoded on its own, as a publisher fed by application code must.
+	type publish struct {
+		Channel string          `json:"channel"`
+		Data    json.RawMessage `json:"data"`
+	}
+	type command struct {
+		Publish publish `json:"publish"`
+	}
 	bodies := make(chan string, *inflight)
 	go func() {
 		for sent := 0; sent < *n; sent += *batch {
@@ -388,7 +397,8 @@ func publishMode(args []string) (map[string]any, error) {
 				if j > 0 {
 					b.WriteByte(',')
 				}
-				b.Write(command)
+				encoded, _ := json.Marshal(command{publish{*channel, json.RawMessage(*payload)}})
+				b.Write(encoded)
 			}
 			b.WriteString(`]}`)
 			bodies <- b.String()
