@@ -4,7 +4,9 @@ Each scenario is a module ``bench/bench_<name>.py`` with ``main()`` returning a
 :class:`~bench._e2e.Section` (or just its Markdown) and, optionally, ``plan()``
 announcing its cases to the progress line. ``python -m bench rpc connect`` runs
 only those; the sections of the others are kept from the last run, in
-docs/benchmarks.md and bench/results.json alike.
+docs/benchmarks.md and bench/results.json alike. ``python -m bench --report``
+measures nothing: it rewrites docs/benchmarks.md (and the plots) from
+bench/results.json, for the scenarios whose module has ``report(results)``.
 
 Writes docs/benchmarks.md, one PNG per scenario under docs/benchmarks/, and
 bench/results.json (machine-readable: every figure, every case's CPU and load).
@@ -34,6 +36,8 @@ DEFAULT_PLAN = {"proxy": 50.0, "publish": 45.0}
 
 
 def main(names: list[str]) -> int:
+    if names == ["--report"]:
+        return rewrite()
     found = {m.name.removeprefix("bench_") for m in pkgutil.iter_modules([str(ROOT / "bench")])
              if m.name.startswith("bench_")}  # fmt: skip
     available = [n for n in ORDER if n in found] + sorted(found - set(ORDER))
@@ -65,13 +69,31 @@ def main(names: list[str]) -> int:
             **section.results,
         }
     took = time.monotonic() - started
-    results |= {"machine": machine(), "command": "make bench", "runs_per_figure": RUNS}
+    results |= {"machine": machine(), "command": "make bench", "runs_per_figure": RUNS, "seconds": took,
+                "scenarios_run": chosen, "finished": _now()}  # fmt: skip
     RESULTS.write_text(json.dumps(results, indent=1, default=str) + "\n")
     previous = _previous_sections()
     body = [sections.get(name) or previous.get(name, "") for name in available]
     OUTPUT.write_text(_header(results, chosen, took) + "\n\n".join(s for s in body if s) + "\n")
     print(f"wrote {OUTPUT.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)} in {took / 60:.1f} min",
           file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def rewrite() -> int:
+    """docs/benchmarks.md from bench/results.json, measuring nothing."""
+    results = _previous_results()
+    previous = _previous_sections()
+    sections = dict(previous)
+    for name, data in results["scenarios"].items():
+        module = importlib.import_module(f"bench.bench_{name}")
+        if hasattr(module, "report"):
+            sections[name] = module.report(data).markdown.strip()
+    order = [n for n in ORDER if n in sections] + sorted(set(sections) - set(ORDER))
+    took = results.get("seconds", 0.0)
+    header = _header(results, results.get("scenarios_run", list(results["scenarios"])), took)
+    OUTPUT.write_text(header + "\n\n".join(sections[n] for n in order if sections[n]) + "\n")
+    print(f"wrote {OUTPUT.relative_to(ROOT)} from {RESULTS.relative_to(ROOT)}", file=sys.stderr)
     return 0
 
 
@@ -90,7 +112,8 @@ def _header(results: dict[str, Any], chosen: list[str], took: float) -> str:
             "run on the same machine, and every ratio is computed within that run. Tests never assert on "
             "timings; these figures are the record. Machine-readable: `bench/results.json`.",
             "",
-            f"- last run: {_now()}, scenarios {', '.join(chosen)} ({took / 60:.1f} min)",
+            f"- last run: {results.get('finished', _now())}, scenarios {', '.join(chosen)} "
+            f"({took / 60:.1f} min)",
             f"- machine: {m['cores']} cores ({m['cpu']}), {m['arch']}, Linux {m['kernel']}, "
             f"Python {m['python']}; "
             "Centrifugo v6.9.1, the hub, the back ends and the load generator all share these cores, and so "

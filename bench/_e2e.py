@@ -37,7 +37,7 @@ SECRET = "bench-proxy-secret"
 API_KEY = "bench-api-key"
 TOKEN_SECRET = "bench-token-secret-of-at-least-32-bytes"
 #: Short runs, several of each: every figure is the median of RUNS runs.
-RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 #: While developing: run only the cases whose label contains one of these (comma-separated).
 ONLY = [w for w in os.environ.get("BENCH_CASES", "").split(",") if w]
 

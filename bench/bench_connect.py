@@ -58,7 +58,12 @@ def measure() -> dict[str, Any]:
 
 
 def main() -> Section:
-    results = measure()
+    return report({"cases": measure()})
+
+
+def report(data: dict[str, Any]) -> Section:
+    """The section, from measured figures (``python -m bench --report`` rewrites it from results.json)."""
+    results: dict[str, Any] = data["cases"]
     limit = results[LIMIT]["rate"]
     rows = []
     for label, r in results.items():
@@ -96,4 +101,4 @@ def main() -> Section:
             "",
         ]
     )
-    return Section("connect", markdown, {"cases": results})
+    return Section("connect", markdown, data)

@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import yaml
 from cent import AsyncClient, PublishRequest
@@ -210,10 +211,19 @@ def _variants(
 
 
 def main() -> Section:
-    rows = asyncio.run(_run())
     runs: dict[str, list[tuple[int, float, int]]] = {}
-    for name, count, elapsed, delivered in rows:
+    for name, count, elapsed, delivered in asyncio.run(_run()):
         runs.setdefault(name, []).append((count, elapsed, delivered))
+    return report({"rounds": {n: [{"count": c, "seconds": e, "delivered": d} for c, e, d in r]
+                              for n, r in runs.items()}, "loadavg": os.getloadavg()[0]})  # fmt: skip
+
+
+def report(data: dict[str, Any]) -> Section:
+    """The section, from measured figures (``python -m bench --report`` rewrites it from results.json)."""
+    runs = {
+        n: [(r["count"], r["seconds"], r["delivered"]) for r in rounds]
+        for n, rounds in data["rounds"].items()
+    }
     # The median round of each variant (by its rate); every round's figures go to results.json.
     median: dict[str, tuple[int, float, int]] = {
         name: sorted(r, key=lambda x: x[0] / x[1])[len(r) // 2] for name, r in runs.items()
@@ -234,7 +244,7 @@ def main() -> Section:
         f"Median of {ROUNDS} rounds per variant; all variants in one run, interleaved. The limit is",
         "`bench/go/load publish`: a compiled publisher sending Centrifugo `batch` requests (4 in flight),",
         "timed by itself (without its process's start), at the batch sizes below; its best is the limit.",
-        f"1-minute load average at the end: {os.getloadavg()[0]:.1f}.",
+        f"1-minute load average at the end: {data.get('loadavg', data.get('loadavg_1min_at_end', 0)):.1f}.",
         "",
         f"![Publish]({plot_publish(rate, median)})",
         "",
@@ -271,7 +281,8 @@ def main() -> Section:
     ]
     results = {
         "rates": rate,
-        "rounds": {n: [{"count": c, "seconds": e, "delivered": d} for c, e, d in r] for n, r in runs.items()},
+        "rounds": data["rounds"],
+        "loadavg": data.get("loadavg", data.get("loadavg_1min_at_end", 0)),
         "go_best": go_best,
         "go_best_rate": limit,
         "hub_vs_go": hub_vs_go,
