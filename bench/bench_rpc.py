@@ -236,18 +236,33 @@ def _conclusions(results: dict[str, Any], rate: float) -> list[str]:
         "hub gRPC, inline (workers: 0)",
         ("hub gRPC, pool of 2, grpc_connection_ttl 0"),
     )
+    verdict = "n/a"
+    if pool1 in results and pool2 in results:
+        r = results[pool2]["saturated"]["rate"] / results[pool1]["saturated"]["rate"]
+        verdict = (
+            "the second worker paid in this run" if r > 1.15
+            else "the second worker cost throughput in this run" if r < 0.87
+            else "no difference beyond the noise in this run"
+        )  # fmt: skip
+    cpu = {k: f"{_cpu_per_call(results[k]):.0f}" for k in (pool1, pool2, inline) if k in results}
     return [
         "### The pool's size, with Centrifugo on the same cores",
         "",
         f"HTTP, saturated: pool of 1 {calls(pool1)} calls/s, pool of 2 {calls(pool2)}, inline "
-        f"{calls(inline)}; pool of 2 / pool of 1 = {ratio(pool2, pool1)}. On 2 cores Centrifugo needs "
-        "most of a core at these rates (CPU column) and the load generator a part of the other, so a "
-        "second worker finds no idle core: it only splits the same calls into smaller batches per "
-        "wake-up. More workers pay when the cores outnumber what Centrifugo and the load use, i.e. "
-        "when Centrifugo runs on other machines, or when handlers spend CPU of their own or block "
-        "(sync handlers, slow libraries): then each worker is a core's worth of Python. Every pool "
-        "size keeps the isolation (a crash, hang or leak costs one worker); on a machine shared with "
-        "Centrifugo, size the pool from the cores left to the hub (`pool: workers:`), at least 1.",
+        f"{calls(inline)}; pool of 2 / pool of 1 = {ratio(pool2, pool1)}: {verdict} (back end CPU per "
+        f"call: {cpu.get(pool1, 'n/a')} / {cpu.get(pool2, 'n/a')} / {cpu.get(inline, 'n/a')} µs). "
+        "The connect storm below measures the same question on connects. "
+        "On 2 cores Centrifugo takes about half a core at these rates and the load generator "
+        "another (the CPU column), so the hub never has two idle cores: a second worker helps only "
+        "as far as the calls of one worker would wait for its single thread. The inline process has "
+        "the least overhead per call (no supervisor, no heartbeats, one event loop), which is why it "
+        "runs closest to the limit, at the price of the pool's isolation. More workers pay when the "
+        "cores outnumber what Centrifugo and the load use (Centrifugo on other machines), or when "
+        "handlers spend CPU of their own or block (sync handlers, slow libraries): then each worker "
+        "is a core's worth of Python. Every pool size keeps the isolation (a crash, hang or leak costs "
+        "one worker); the default of one worker per core is kept (`hub/pool/settings.py` untouched), "
+        "and on a machine shared with Centrifugo `pool: workers:` can be set from the cores left to "
+        "the hub.",
         "",
         "### gRPC: one HTTP/2 connection from Centrifugo",
         "",
