@@ -113,7 +113,8 @@ def _header(results: dict[str, Any], chosen: list[str], took: float) -> str:
             "timings; these figures are the record. Machine-readable: `bench/results.json`.",
             "",
             f"- last run: {results.get('finished', _now())}, scenarios {', '.join(chosen)} "
-            f"({took / 60:.1f} min)",
+            f"({took / 60:.1f} min); each scenario last ran at: "
+            + ", ".join(f"{n} {v.get('finished', '?')}" for n, v in results["scenarios"].items()),
             f"- machine: {m['cores']} cores ({m['cpu']}), {m['arch']}, Linux {m['kernel']}, "
             f"Python {m['python']}; "
             "Centrifugo v6.9.1, the hub, the back ends and the load generator all share these cores, and so "
