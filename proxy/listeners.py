@@ -145,7 +145,7 @@ class HttpServer(_Lifecycle):
                 self._task.result()
                 raise ProxyError(f"HTTP server on {self.address} did not start")
             await asyncio.sleep(0.01)
-        if self._sockets:
+        if self._sockets and not self._draining:  # (a draining server on uvloop closed its copy)
             # Serving a socket shared with sibling processes: asyncio accepts `backlog`
             # connections per wake-up, so 1 (set above) lets every sibling take its share,
             # while the kernel's queue keeps its full length (reset here).

@@ -78,12 +78,12 @@ class Worker:
         dispatcher = Dispatcher(self.executor, p)
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.app.lifespan(self.settings))
-            http = await stack.enter_async_context(
-                HttpServer(
-                    http_app(dispatcher), p.host, p.http_port, grace=pool.destroy_timeout, sock=self._http
-                )
+            # Known to leave() before it is entered: calls are served from the first loop turn
+            # of the server's start, and a limit reached then must stop accepting at once.
+            self._listener = http = HttpServer(
+                http_app(dispatcher), p.host, p.http_port, grace=pool.destroy_timeout, sock=self._http
             )
-            self._listener = http
+            await stack.enter_async_context(http)
             grpc = None
             if p.grpc_port:
                 grpc = GrpcServer(
