@@ -43,10 +43,21 @@ ONLY = [w for w in os.environ.get("BENCH_CASES", "").split(",") if w]
 
 
 def chosen(cases: dict[str, Any], *keep: str) -> dict[str, Any]:
-    """The cases to run: all, or those BENCH_CASES names (the ``keep`` ones always)."""
+    """The cases to run: all, or those BENCH_CASES names (the ``keep`` ones always); a case
+    whose ``revision`` this clone does not hold (e.g. after a squash merge) is left out."""
+    cases = {k: v for k, v in cases.items() if _have(getattr(v, "revision", None), k)}
     if not ONLY:
         return cases
     return {k: v for k, v in cases.items() if k in keep or any(w in k for w in ONLY)}
+
+
+def _have(revision: str | None, label: str) -> bool:
+    if revision is None:
+        return True
+    found = subprocess.run(["git", "cat-file", "-e", f"{revision}^{{commit}}"], cwd=ROOT, capture_output=True)
+    if found.returncode:
+        print(f"bench: left out {label!r}: revision {revision} not in this clone", file=sys.stderr)
+    return found.returncode == 0
 
 
 def free_port() -> int:
