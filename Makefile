@@ -4,7 +4,7 @@ BIN     := $(VENV)/bin
 PYTHON  ?= python3
 PACKAGES := hub proxy clients centrifugo
 
-.PHONY: demo test lint typecheck unit integration bench setup centrifugo redis loadtools proto clean
+.PHONY: demo test lint typecheck unit integration bench gobench setup centrifugo redis loadtools proto clean
 
 demo: setup
 	$(BIN)/hub check -c demo/hub.yaml
@@ -26,9 +26,18 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy -p hub
 
-bench: setup redis loadtools
-	$(BIN)/pip install -q -e '.[bench]'
+# The benchmarks' extra Python deps (plots, profiler) and the compiled load generator and
+# no-op proxy (Go, through the Go module proxy; binaries go to the ignored bench/.bin/).
+bench: setup redis loadtools $(VENV)/.bench-deps gobench
 	$(BIN)/python -m bench
+
+$(VENV)/.bench-deps: pyproject.toml
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $@
+
+gobench:
+	@command -v go >/dev/null || { echo "the benchmarks need Go (1.26+) to build bench/go" >&2; exit 1; }
+	cd bench/go && go build -o ../.bin/ ./...
 
 setup: $(VENV)/.deps centrifugo
 
@@ -57,4 +66,4 @@ proto:
 	$(BIN)/python centrifugo/gen_proto.py
 
 clean:
-	rm -rf $(VENV) .bin build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .bin bench/.bin build *.egg-info .pytest_cache .mypy_cache .ruff_cache

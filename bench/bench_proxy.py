@@ -1,9 +1,9 @@
 """The proxy under load: the pool, the inline mode and hand-written single-process baselines.
 
-(1) The proxy alone: wrk replays a Centrifugo HTTP RPC proxy request (with the
-secret header), h2load a gRPC one (a length-prefixed frame). (2) End to end:
-WebSocket clients (hub.clients.RealtimeClient, in separate load processes)
-calling an RPC through a real Centrifugo. Everything on 127.0.0.1, side by side.
+The proxy alone: wrk replays a Centrifugo HTTP RPC proxy request (with the
+secret header), h2load a gRPC one (a length-prefixed frame). End to end through
+Centrifugo is bench_rpc.py (the compiled load generator). Everything on
+127.0.0.1, side by side.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 import yaml
@@ -210,43 +209,11 @@ def proxy_alone(tmp: Path) -> dict[str, Figures]:
     return results
 
 
-def end_to_end(tmp: Path, transport: str, loaders: int = 2, clients: int = 32) -> dict[str, Any]:
-    path = hub_config(tmp, 2, transport, e2e=True)
-    config = yaml.safe_load(path.read_text())
-    ws = f"ws://127.0.0.1:{config['centrifugo']['port']}/connection/websocket"
-    with (
-        running([str(HUB), "serve", "-c", str(path)], tmp / "hub-e2e.log") as hub,
-        running([str(HUB), "centrifugo", "run", "-c", str(path)], tmp / "centrifugo.log") as centrifugo,
-    ):
-        wait_tcp(config["proxy"]["http_port"])
-        wait_tcp(config["centrifugo"]["port"])
-        time.sleep(0.5)
-        watched = {"hub (supervisor + workers)": family(hub.pid), "centrifugo": family(centrifugo.pid)}
-        before = {k: cpu_of(v) for k, v in watched.items()}
-        started = time.monotonic()
-        cmd = [sys.executable, "-m", "bench.rpc_load", ws, str(clients), str(SECONDS)]
-        load = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(loaders)]
-        outputs = [json.loads(p.communicate()[0]) for p in load]
-        wall = time.monotonic() - started
-        cpu = {k: (cpu_of(v) - before[k]) / wall for k, v in watched.items()}
-    calls = sum(o["calls"] for o in outputs)
-    return {
-        "rps": calls / max(o["wall"] for o in outputs),
-        "errors": sum(o["errors"] for o in outputs),
-        "p50_ms": statistics.median(o["p50"] for o in outputs) * 1000,
-        "p99_ms": max(o["p99"] for o in outputs) * 1000,
-        "cpu": {**cpu, f"load generators ({loaders} processes)": sum(o["cpu"] for o in outputs)},
-        "clients": loaders * clients,
-        "cpu_per_loader": max(o["cpu"] for o in outputs),
-    }
-
-
 def main() -> str:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-proxy-") as name:
         tmp = Path(name)
         alone = proxy_alone(tmp)
-        e2e = {t: end_to_end(tmp, t) for t in ("http", "grpc")}
     took = time.monotonic() - started
     load_now = os.getloadavg()[0]
     http_pool = alone["HTTP · hub pool (2 workers)"].rps
@@ -255,7 +222,7 @@ def main() -> str:
     grpc_base = alone["gRPC · hand-written grpc.aio, 1 process, 1 connection"].rps
     lines = [
         "<!-- bench:proxy -->",
-        "## Proxy: the pool against the inline mode and hand-written baselines",
+        "## Proxy alone (no Centrifugo): the pool against the inline mode and hand-written baselines",
         "",
         f"`python -m bench proxy`, {SECONDS} s per case, every case in one run ({took:.0f} s in all; "
         f"1-minute load average at the end {load_now:.1f} on {os.cpu_count()} cores; other engineers' "
@@ -278,19 +245,7 @@ def main() -> str:
         f"- gRPC pool / hand-written grpc.aio (one connection, as Centrifugo holds): "
         f"**{grpc_pool / grpc_base:.2f}x** (aim ≥ 0.8x).",
         "",
-        "### (2) End to end: WebSocket clients → Centrifugo → proxy → pool",
-        "",
-        "Load: `bench/rpc_load.py` processes, each with 32 `RealtimeClient`s calling "
-        '`rpc("echo")` in a loop.',
-        "CPU is in cores (1.0 = one core busy) over the run.",
-        "",
-        "| proxy transport | clients | calls/s | p50 ms | p99 ms | errors | CPU: "
-        + " / ".join(next(iter(e2e.values()))["cpu"])
-        + " |",
-        "|---|---:|---:|---:|---:|---:|---|",
-        *(_e2e_row(t, r) for t, r in e2e.items()),
-        "",
-        *(_e2e_note(t, r) for t, r in e2e.items()),
+        "End to end through Centrifugo, with the compiled load generator: section (1) above.",
     ]
     return "\n".join(lines) + "\n" + ANALYSIS
 
@@ -299,28 +254,10 @@ def _alone_row(case: str, v: Figures) -> str:
     return f"| {case} | {v.rps:,.0f} | {v.p50_ms:.2f} | {v.p99_ms:.2f} | {v.failed} {v.note} |"
 
 
-def _e2e_row(transport: str, r: dict[str, Any]) -> str:
-    cpu = " / ".join(f"{c:.2f}" for c in r["cpu"].values())
-    return (
-        f"| {transport} | {r['clients']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-        f"| {r['errors']} | {cpu} |"
-    )
-
-
-def _e2e_note(transport: str, r: dict[str, Any]) -> str:
-    total = sum(r["cpu"].values())
-    per_loader = r["cpu_per_loader"]
-    return (
-        f"- {transport}: the busiest load process used {per_loader:.2f} of its one core (one asyncio "
-        f"thread each), so the load was not the limit; hub + Centrifugo + load used {total:.2f} of "
-        f"{os.cpu_count()} cores, so the machine was."
-    )
-
-
 ANALYSIS = """
 ### What limits each
 
-- **HTTP, pool**: two worker processes each run uvicorn + Starlette + the dispatcher on a shared
+- **HTTP, pool**: two worker processes each run uvicorn (httptools, uvloop) + the dispatcher on a shared
   listening socket, so both cores serve calls; on this 2-core machine wrk itself takes a good part
   of one core, so the pool's figure is capped by the machine, not by the pool. The hub's path
   (secret check, msgspec decode, typed request, outcome check, encode, per-call stats, the slot
@@ -328,10 +265,7 @@ ANALYSIS = """
 - **HTTP, inline / hand-written**: one process, one core: the Python HTTP stack is the limit.
 - **gRPC, pool with one connection**: Centrifugo's gRPC proxy client holds one HTTP/2 connection,
   and SO_REUSEPORT hands that connection to one worker, so one worker serves all gRPC calls;
-  the figure is one grpc.aio process plus the hub's per-call work, hence close to (not above) the
-  hand-written servicer. With several Centrifugo nodes (several connections) calls spread over
-  the workers (the 4-connection row).
-- **End to end**: Centrifugo, the hub's workers and the load generators share the same 2 cores;
-  the CPU column shows where the time goes. The load generators' CPU is reported so one can see
-  whether they, rather than the hub, are the limit.
+  the figure is one grpc.aio process plus the hub's per-call work, at best the hand-written
+  servicer's (the ratio above says how far below it this run was). With several Centrifugo nodes
+  (several connections) calls spread over the workers (the 4-connection row).
 """

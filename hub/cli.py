@@ -232,6 +232,8 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from hub.proxy import run_listeners
+
     from .loader import import_app
     from .service import Service
     from .settings import weaknesses
@@ -241,7 +243,7 @@ def _serve(args: argparse.Namespace) -> int:
         log.warning("%s: %s", args.config, problem)
     app = import_app(settings.app, settings.app_dir)
     service = Service(settings, app, with_centrifugo=args.centrifugo, config=args.config)
-    return asyncio.run(_serve_until_signal(settings, service, reload=args.reload))
+    return run_listeners(_serve_until_signal(settings, service, reload=args.reload))
 
 
 async def _serve_until_signal(settings: Settings, service: Service, *, reload: bool = False) -> int:

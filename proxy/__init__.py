@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .errors import BadRequest, CallFailed, Overloaded, ProxyError, TooLarge, Unauthenticated
     from .grpc import proxy_service
     from .http import http_app, proxy_routes
-    from .listeners import GrpcServer, HttpServer
+    from .listeners import GrpcServer, HttpServer, run_listeners
     from .stats import CallStats
 
 #: Where each export lives, loaded on first use (PEP 562): importing one module of the
@@ -35,6 +35,7 @@ _EXPORTS = {
     "http_app": ".http",
     "proxy_routes": ".http",
     "proxy_service": ".grpc",
+    "run_listeners": ".listeners",
 }
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "http_app",
     "proxy_routes",
     "proxy_service",
+    "run_listeners",
 ]
 
 

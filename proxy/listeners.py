@@ -5,6 +5,11 @@ calls finish within ``grace`` seconds, then closes::
 
     async with HttpServer(app, "127.0.0.1", 9000), GrpcServer(dispatcher, "127.0.0.1", 9001):
         await stop.wait()
+
+The HTTP stack is uvicorn's fastest one that is installed: the httptools parser and
+the uvloop event loop (both dependencies of the hub; measured in docs/benchmarks.md,
+section "speed"), else h11 and asyncio's loop. Processes that serve the listeners
+start their event loop with :func:`run`, so they get uvloop when it is there.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ import os
 import select
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar
 
 import grpc
 import uvicorn
@@ -36,6 +41,32 @@ SHARED_BACKLOG = 2048
 IDLE_CLOSE = 0.25
 #: Connection birth times kept before the table is cleared.
 _MAX_TRACKED = 4096
+T = TypeVar("T")
+
+
+def run_listeners(main: Coroutine[Any, Any, T], *, wait_for_threads: bool = True) -> T:
+    """``asyncio.run(main)`` on uvloop's event loop when uvloop is installed.
+
+    uvloop serves the proxy's HTTP calls with less CPU per call than asyncio's own
+    loop (docs/benchmarks.md, section "speed"); without it, asyncio's loop serves.
+    ``wait_for_threads=False`` returns without joining the default executor's threads
+    (a pooled worker: a sync handler stuck past the exec timeout must not keep it alive).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        factory = None
+    else:
+        factory = uvloop.new_event_loop
+    runner = asyncio.Runner(loop_factory=factory)
+    if not wait_for_threads:
+        return runner.run(main)  # never closed: the caller's process exits right after
+    with runner:
+        return runner.run(main)
+
+
+def _is_uvloop(loop: asyncio.AbstractEventLoop) -> bool:
+    return type(loop).__module__.startswith("uvloop")
 
 
 class _Lifecycle:
@@ -115,6 +146,12 @@ class HttpServer(_Lifecycle):
         self._draining = True
         loop = asyncio.get_running_loop()
         for server in getattr(self._server, "servers", ()):
+            if _is_uvloop(loop):
+                # uvloop accepts in libuv, out of reach of remove_reader; it attaches a
+                # connection as it accepts it, so closing this process's copy of the
+                # listening socket at once drops nothing.
+                server.close()
+                continue
             for sock in server.sockets:
                 loop.remove_reader(sock.fileno())
 
@@ -166,7 +203,7 @@ class HttpServer(_Lifecycle):
                 self._task.result()
                 raise ProxyError(f"HTTP server on {self.address} did not start")
             await asyncio.sleep(0.01)
-        if self._shared:
+        if self._shared and not self._draining:  # (a draining server on uvloop closed its copy)
             # Serving a socket shared with sibling processes: asyncio accepts `backlog`
             # connections per wake-up, so 1 (set above) lets every sibling take its share,
             # while the kernel's queue keeps its full length (reset here).

@@ -32,7 +32,7 @@ from contextlib import AsyncExitStack
 
 import psutil
 
-from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, http_app
+from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, http_app, run_listeners
 
 from ..app import App
 from ..jobs.consumer import Consumer, consuming
@@ -87,17 +87,17 @@ class Worker:
         dispatcher = Dispatcher(self.executor, p)
         async with AsyncExitStack() as stack:
             await stack.enter_async_context(self.app.lifespan(self.settings))
-            http = await stack.enter_async_context(
-                HttpServer(
-                    http_app(dispatcher),
-                    p.host,
-                    p.http_port,
-                    grace=pool.destroy_timeout,
-                    sock=self._http,
-                    max_connection_age=pool.http_connection_ttl or None,
-                )
+            # Known to leave() before it is entered: calls are served from the first loop turn
+            # of the server's start, and a limit reached then must stop accepting at once.
+            self._listener = http = HttpServer(
+                http_app(dispatcher),
+                p.host,
+                p.http_port,
+                grace=pool.destroy_timeout,
+                sock=self._http,
+                max_connection_age=pool.http_connection_ttl or None,
             )
-            self._listener = http
+            await stack.enter_async_context(http)
             grpc = None
             if p.grpc_port:
                 grpc = GrpcServer(
@@ -198,11 +198,11 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, logging.getLogger().level))
         sys.path.insert(0, os.getcwd())
         app = import_app(settings.app, settings.app_dir)
-        # Not asyncio.run(): at its end it waits for the default executor's threads, and a
-        # sync handler stuck past the exec timeout would keep this process alive after it
-        # answered every call. Everything worth waiting for ended with Worker.run().
-        runner = asyncio.Runner()
-        runner.run(Worker(settings, app, control, http, start.max_calls).run())
+        # Not joining the default executor's threads at the end: a sync handler stuck past
+        # the exec timeout would keep this process alive after it answered every call.
+        # Everything worth waiting for ended with Worker.run().
+        worker = Worker(settings, app, control, http, start.max_calls)
+        run_listeners(worker.run(), wait_for_threads=False)
     except BaseException as exc:  # a worker reports why it failed, then goes
         if not isinstance(exc, KeyboardInterrupt | SystemExit):
             log.critical("worker %d failed: %s: %s", os.getpid(), type(exc).__name__, exc, exc_info=exc)
