@@ -187,6 +187,7 @@ class Pool:
         await worker.open()
         self.workers.append(worker)
         log.info("pool: started worker %d", worker.pid)
+        log.debug("pool: worker %d recycles after %s calls", worker.pid, max_calls or "unlimited")
         return worker
 
     def _on_exit(self, worker: WorkerProcess, reason: str) -> None:
