@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +22,7 @@ from typing import Any, Self
 
 import msgspec
 
+from ..paths import socket_path
 from .envelope import Envelope
 from .errors import BrokerError, JobsError
 from .memory_driver import MemoryBroker, MemoryDriver
@@ -33,18 +32,12 @@ from .status import Delivery, JobStatus, PipelineStats
 log = logging.getLogger(__name__)
 #: Environment variable through which the service tells its workers where the broker is.
 ENV = "HUB_JOBS_SOCKET"
-_MAX_PATH = 100
 _OPS = {"push", "fetch", "ack", "retry", "bury", "status", "stats", "pause", "retry_dead"}
 
 
 def broker_path(config: str | os.PathLike[str]) -> Path:
     """Where the service for ``config`` serves its memory pipelines."""
-    file = Path(config).resolve()
-    path = file.with_name(f".{file.name}.jobs.sock")
-    if len(str(path)) < _MAX_PATH:
-        return path
-    digest = hashlib.sha256(str(file).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"hub-{digest}.jobs.sock"
+    return socket_path(config, "jobs.sock")
 
 
 class _Request(msgspec.Struct, frozen=True):

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import socket
-import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
 from ..errors import ControlError
+from ..paths import socket_path
 from .messages import (
     CONTROL_REPLY,
     CONTROL_REQUEST,
@@ -40,7 +39,6 @@ from .messages import (
 )
 
 log = logging.getLogger(__name__)
-_MAX_PATH = 100
 
 
 class Controllable(Protocol):
@@ -63,12 +61,7 @@ class Inline:
 
 def control_path(config: str | os.PathLike[str]) -> Path:
     """Where the service for ``config`` listens for control commands."""
-    file = Path(config).resolve()
-    path = file.with_name(f".{file.name}.sock")
-    if len(str(path)) < _MAX_PATH:
-        return path
-    digest = hashlib.sha256(str(file).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"hub-{digest}.sock"
+    return socket_path(config)
 
 
 class ControlServer:

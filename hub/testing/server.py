@@ -94,7 +94,7 @@ class HubServer:
         """Stop Centrifugo, then the hub (SIGTERM, SIGKILL if they linger)."""
         for process in (self.centrifugo, self.hub):
             if process is not None:
-                _stop(process)
+                stop_process(process)
 
     @property
     def settings(self) -> Settings:
@@ -154,7 +154,7 @@ class HubServer:
 
     def _wait(self, process: subprocess.Popen[bytes], url: str, what: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT
-        while not _ok(url):
+        while not http_ok(url):
             if process.poll() is not None:
                 raise HubError(f"{what} exited at start:\n{self.log_text()}")
             if time.monotonic() > deadline:
@@ -181,7 +181,7 @@ class HubServer:
                 self.centrifugo.kill()
                 self.centrifugo.wait()
             else:
-                _stop(self.centrifugo)
+                stop_process(self.centrifugo)
 
     def restart_centrifugo(self, *, kill: bool = False) -> None:
         """Stop Centrifugo and start it again on the same port (clients reconnect)."""
@@ -239,7 +239,8 @@ def _until(probe: Callable[[], Any], timeout: float) -> Any:
     raise HubError(f"not so within {timeout}s")
 
 
-def _ok(url: str) -> bool:
+def http_ok(url: str) -> bool:
+    """True when ``url`` answers 200 (not up yet, or another program on the port: False)."""
     try:
         with urllib.request.urlopen(url, timeout=1) as r:
             return bool(r.status == 200)
@@ -247,7 +248,8 @@ def _ok(url: str) -> bool:
         return False
 
 
-def _stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
+    """SIGTERM by pid, then SIGKILL if it does not go."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:

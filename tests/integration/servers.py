@@ -8,12 +8,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,8 @@ from typing import Any
 import yaml
 
 from hub.testing import free_port
+from hub.testing.server import http_ok
+from hub.testing.server import stop_process as stop
 
 __all__ = ["ROOT", "Stack", "free_port", "http_ok", "redis_server", "stack_config", "stop", "wait_until"]
 
@@ -36,25 +36,6 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
             return
         time.sleep(0.05)
     raise TimeoutError(f"{what} not ready within {timeout}s")
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=1) as r:
-            return bool(r.status == 200)
-    except OSError:
-        return False
-
-
-def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
-    """SIGTERM by pid, then SIGKILL if it does not go."""
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @contextlib.contextmanager
