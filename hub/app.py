@@ -61,6 +61,7 @@ from hub.clients import ApiTimeoutError, Published, Publisher
 from .errors import HubError
 from .jobs import Jobs
 from .jobs.memory_driver import MemoryBroker
+from .metrics import Registry
 from .publishing import publisher_for
 from .settings import Settings
 
@@ -97,6 +98,8 @@ class App:
         self._channel: dict[str, list[tuple[str, HandlerFn]]] = {}
         self._rpc: dict[str, HandlerFn] = {}
         self._publisher: Publisher | None = None
+        #: Application metrics, summed over the pool on the ops listener's /metrics.
+        self.metrics = Registry()
         self._jobs: dict[str, HandlerFn] = {}
         self._pipelines: Jobs | None = None
         self._lifespans: list[Lifespan] = []

@@ -38,6 +38,7 @@ from .jobs.broker_socket import ENV as JOBS_SOCKET
 from .jobs.broker_socket import BrokerServer, broker_path
 from .jobs.consumer import LocalRunner, consuming
 from .jobs.memory_driver import MemoryBroker
+from .metrics import prometheus
 from .ops import OpsServer, Part, counter, gauge
 from .pool import Controllable, ControlServer, Inline, InlineExecutor, Pool, control_path
 from .settings import Settings
@@ -169,6 +170,8 @@ class Service:
     def collect(self) -> Iterator[Metric]:
         if self.pool is not None:
             yield from self.pool.collect()
+        else:  # inline: the app's metrics live in this process
+            yield from prometheus(self.app.metrics.snapshot())
         if self.with_centrifugo:
             up = self.centrifugo is not None and self.centrifugo.state is CentrifugoState.RUNNING
             restarts = self.centrifugo.restarts if self.centrifugo is not None else 0

@@ -26,6 +26,8 @@ import msgspec
 
 from hub.proxy.stats import CallStats
 
+from ..metrics import Family
+
 if TYPE_CHECKING:  # hub.settings loads yaml: `hub workers` must not pay for it
     from ..settings import Settings
 
@@ -87,6 +89,8 @@ class Beat(Message, frozen=True, kw_only=True, tag="beat"):
     idle_since: float
     #: The worker's cumulative call counts (the pool's /metrics sums them).
     stats: CallStats | None = None
+    #: The app's metrics and the worker's own (jobs settled, publisher requests), cumulative.
+    metrics: list[Family] | None = None
 
 
 class Leaving(Message, frozen=True, kw_only=True, tag="leaving"):

@@ -14,6 +14,7 @@ import psutil
 from hub.proxy import CallStats
 
 from ..errors import PoolError
+from ..metrics import Family
 from .limits import Vitals
 from .messages import FROM_WORKER, Beat, Drain, Leaving, MessageError, Ready, WorkerRow, frame
 from .states import WorkerState, check_transition
@@ -34,6 +35,8 @@ class WorkerProcess:
         self.max_calls = max_calls
         #: The worker's call counts as of its last heartbeat.
         self.stats = CallStats()
+        #: The worker's metrics as of its last heartbeat.
+        self.metrics: list[Family] = []
         self.draining_since: float | None = None
         self.state = S.STARTING
         self.spawned = self.last_beat = self.idle_since = time.monotonic()
@@ -99,6 +102,8 @@ class WorkerProcess:
             self.oldest, self.idle_since = message.oldest, message.idle_since
             if message.stats is not None:
                 self.stats = message.stats
+            if message.metrics is not None:
+                self.metrics = message.metrics
             busy = S.WORKING if self.running else S.READY
             if self.state.serving and self.state is not busy:
                 self.move(busy)

@@ -34,6 +34,7 @@ from hub.proxy import CallStats
 from hub.proxy.listeners import SHARED_BACKLOG
 
 from ..errors import PoolError
+from ..metrics import Family, merge, prometheus
 from ..ops import counter, gauge
 from ..settings import Settings
 from .limits import Action, judge
@@ -61,6 +62,7 @@ class Pool:
         self.replaced: Counter[str] = Counter()
         #: Calls counted by workers that have left (the pool's /metrics adds the live ones).
         self.retired = CallStats()
+        self.retired_metrics: list[Family] = []
         self._http: socket.socket | None = None
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
@@ -193,6 +195,7 @@ class Pool:
     def _on_exit(self, worker: WorkerProcess, reason: str) -> None:
         self.replaced[reason] += 1
         self.retired = self.retired.merged(worker.stats)
+        self.retired_metrics = merge(self.retired_metrics, worker.metrics)
         if reason == "start_failed":
             self._failures += 1
             self._backoff_until = time.monotonic() + min(0.2 * 2**self._failures, 5.0)
@@ -280,6 +283,7 @@ class Pool:
                     {(): sum(w.waiting for w in live)}, [])  # fmt: skip
         yield counter("hub_pool_replacements", "Workers replaced since the start, by reason.",
                       {(r,): n for r, n in self.replaced.items()}, ["reason"])  # fmt: skip
+        yield from prometheus(merge(self.retired_metrics, *(w.metrics for w in live)))
 
     def status(self) -> Status:
         """What ``hub workers`` shows: one row per worker, and why workers were replaced."""

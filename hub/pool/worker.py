@@ -38,6 +38,7 @@ from ..app import App
 from ..jobs.consumer import Consumer, consuming
 from ..loader import import_app
 from ..logs import configure
+from ..metrics import Family, Series
 from ..settings import Settings
 from .executors import SlotExecutor
 from .messages import START, TO_WORKER, Beat, Drain, Leaving, Message, MessageError, Ready, frame
@@ -130,10 +131,26 @@ class Worker:
 
     def _vitals(self, stats: CallStats) -> Beat:
         e = self.executor
+        metrics = [*self.app.metrics.snapshot(), *self._own_metrics()]
         return Beat(
             served=e.served, running=len(e.running), waiting=e.waiting, oldest=e.oldest(),
-            idle_since=e.idle_since, stats=stats,
+            idle_since=e.idle_since, stats=stats, metrics=metrics,
         )  # fmt: skip
+
+    def _own_metrics(self) -> list[Family]:
+        """What the worker counts besides calls: jobs settled, the publisher's requests."""
+        own = []
+        if self.jobs is not None:
+            settled = [Series(labels=(k,), value=v) for k, v in self.jobs.settled.items()]
+            help = "Jobs this pool's workers finished with: done, retried, dead."
+            own.append(Family(name="hub_jobs_settled", kind="counter", help=help, labels=("outcome",),
+                              series=settled))  # fmt: skip
+        publisher = self.app._publisher
+        if publisher is not None:
+            help = "Batch requests the workers' publishers sent to Centrifugo, retries included."
+            own.append(Family(name="hub_publisher_requests", kind="counter", help=help, labels=(),
+                              series=[Series(labels=(), value=publisher.requests)]))  # fmt: skip
+        return own
 
     async def _beat(self, writer: asyncio.StreamWriter, stats: CallStats) -> None:
         while True:

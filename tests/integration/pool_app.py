@@ -25,6 +25,16 @@ async def connect(request: ConnectRequest) -> ConnectResult:
     return ConnectResult(user=(request.json() or {}).get("user", "anon"))
 
 
+#: An application metric, counted in whichever worker serves the call.
+HITS = app.metrics.counter("test_hits", "Calls of the hit RPC, by who asked.", ["who"])
+
+
+@app.rpc("hit")
+async def hit(request: RPCRequest) -> int:
+    HITS.labels(request.user).inc()
+    return os.getpid()
+
+
 @app.rpc("pid")
 async def pid(request: RPCRequest) -> int:
     return os.getpid()

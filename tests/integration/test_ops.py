@@ -106,6 +106,28 @@ async def test_calls_of_workers_that_left_stay_counted(pooled: Stack) -> None:
     assert sample(after, "hub_pool_replacements_total", reason="reset") >= 2
 
 
+async def test_application_metrics_from_every_worker_in_one_scrape(pooled: Stack) -> None:
+    pids: list[int] = []
+    async with RealtimeClient(pooled.ws_url) as a, RealtimeClient(pooled.ws_url) as b:
+        await a.connect(data={"user": "ann"})
+        await b.connect(data={"user": "ben"})
+        async with asyncio.timeout(30):  # until both workers counted some
+            while len(set(pids)) < 2 or len(pids) < 100:
+                pids += await asyncio.gather(a.rpc("hit"), b.rpc("hit"))
+    half = len(pids) // 2
+
+    def counted() -> bool:
+        text = get(ops_url(pooled) + "/metrics")[2]
+        return (
+            sample(text, "test_hits_total", who="ann") == sample(text, "test_hits_total", who="ben") == half
+        )
+
+    wait_until(counted, 5, "every worker's hits in one scrape")
+    text = get(ops_url(pooled) + "/metrics")[2]
+    assert "# HELP test_hits_total Calls of the hit RPC, by who asked." in text
+    assert "# TYPE hub_publisher_requests_total counter" in text  # each worker's publisher, summed
+
+
 def test_health_and_ready_with_a_breakdown(pooled: Stack) -> None:
     code, content_type, body = get(ops_url(pooled) + "/health")
     assert (code, content_type) == (200, "application/json")
