@@ -18,8 +18,9 @@ it counted since its last heartbeat (0.1 s at most).
 
 ``/health`` (liveness) answers while the service's event loop runs. ``/ready``
 (readiness) is true when every part is: the proxy listeners up, the pool at
-its size, Centrifugo's child (with ``--centrifugo``) running and answering, and
-false from the first moment of a shutdown. Each returns a JSON breakdown by
+its size, Centrifugo's child (with ``--centrifugo``) running and answering, the
+jobs pipelines' Redis servers answering PING, and false from the first moment of
+a shutdown. Each returns a JSON breakdown by
 part, with status 200 or 503, usable as Kubernetes probes as they are.
 """
 

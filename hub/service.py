@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
@@ -162,6 +163,8 @@ class Service:
         parts: list[Part] = [_ProxyPart(self)]
         if self.with_centrifugo:
             parts.append(_CentrifugoPart(self))
+        urls = sorted({p.url for p in self.settings.jobs.pipelines.values() if p.driver == "redis"})
+        parts += [_RedisPart(url) for url in urls]
         return parts
 
     def call_stats(self) -> CallStats:
@@ -206,6 +209,28 @@ class _CentrifugoPart:
             return False, child.state.value if child is not None else "starting"
         healthy = await asyncio.to_thread(_answers, child.url + "/health")
         return healthy, "running" if healthy else "running, but /health does not answer"
+
+
+class _RedisPart:
+    """A Redis server the jobs pipelines use: it answers PING (asked afresh at each probe)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        # The name shows the server, never a password in the URL.
+        self.name = f"redis {urllib.parse.urlsplit(url).hostname}:{urllib.parse.urlsplit(url).port or 6379}"
+
+    async def ready(self) -> tuple[bool, str]:
+        import redis.asyncio
+        from redis.exceptions import RedisError
+
+        client = redis.asyncio.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            await client.ping()
+        except (RedisError, OSError) as exc:
+            return False, f"unreachable ({type(exc).__name__})"
+        finally:
+            await client.aclose()
+        return True, "answers"
 
 
 def _answers(url: str) -> bool:

@@ -39,11 +39,12 @@ def wait_until(predicate: Any, timeout: float, what: str) -> None:
 
 
 @contextlib.contextmanager
-def redis_server(tmp: Path) -> Iterator[str]:
+def redis_server(tmp: Path, port: int | None = None) -> Iterator[str]:
+    """A private redis-server on ``port`` (a free one by default), stopped by pid on the way out."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server not found: `make test` installs it (apt-get install redis-server)")
-    port = free_port()
+    port = port or free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(tmp)],

@@ -19,7 +19,7 @@ import pytest
 from hub.clients import RealtimeClient
 
 from .pool_helpers import serving, status, wait_for
-from .servers import HUB, Stack, free_port, stack_config, wait_until
+from .servers import HUB, Stack, free_port, redis_server, stack_config, wait_until
 
 APP = "tests.integration.pool_app:app"
 
@@ -213,3 +213,29 @@ def test_hub_status_says_which_part_is_unreachable(tmp_path: Path) -> None:
     publisher = next(line for line in out.stdout.splitlines() if line.startswith("publisher"))
     assert "NetworkError" in publisher or "UnavailableError" in publisher, out.stdout
     assert "pool: 1 of 1 serving" in out.stdout  # the parts that answer are still shown
+
+
+def test_ready_turns_false_while_a_jobs_redis_is_down_and_true_when_it_is_back(tmp_path: Path) -> None:
+    port = free_port()
+    for folder in ("r1", "r2", "hub"):
+        (tmp_path / folder).mkdir()
+    with redis_server(tmp_path / "r1", port) as url:
+        config = stack_config(APP, "http", pool={"workers": 1}, ops={"port": free_port()},
+                              jobs={"pipelines": {"work": {"driver": "redis", "url": url}}})  # fmt: skip
+        stack = Stack(tmp_path / "hub", config)
+        ready = ops_url(stack) + "/ready"
+        with stack.running(centrifugo=False):
+            wait_until(lambda: get(ready)[0] == 200, 10, "ready")
+            assert json.loads(get(ready)[2])["parts"][f"redis 127.0.0.1:{port}"] == {
+                "ready": True,
+                "state": "answers",
+            }
+    # Redis is gone: the hub (started again) says so, part by part.
+    with Stack(tmp_path / "hub", config).running(centrifugo=False) as stack:
+        code, _, body = get(ready)
+        assert code == 503
+        parts = json.loads(body)["parts"]
+        assert parts[f"redis 127.0.0.1:{port}"]["ready"] is False
+        assert parts["proxy"]["ready"] is True
+        with redis_server(tmp_path / "r2", port):
+            wait_until(lambda: get(ready)[0] == 200, 10, "ready once Redis is back")
