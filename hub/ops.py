@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
@@ -45,6 +45,7 @@ from hub.proxy import CallStats, HttpServer
 from hub.proxy.stats import BUCKETS
 
 from .errors import HubError
+from .metrics import Family, Series, prometheus
 from .settings import OpsSettings
 
 log = logging.getLogger(__name__)
@@ -85,30 +86,21 @@ class _ServiceCollector(Collector):
 
 def proxy_families(stats: CallStats) -> Iterator[Metric]:
     """The proxy's per-call counters as Prometheus metric families."""
-    calls = CounterMetricFamily(
-        "hub_proxy_calls", "Proxy calls answered, by kind and outcome (ok, refused, failed).",
-        labels=["kind", "outcome"],
-    )  # fmt: skip
-    seconds = HistogramMetricFamily(
-        "hub_proxy_call_seconds", "Time from a decoded proxy call to its outcome.", labels=["kind"]
-    )
-    for kind, k in sorted(stats.kinds.items()):
-        for outcome, n in k.outcomes.items():
-            calls.add_metric([kind, outcome], n)
-        cumulative, running = [], 0
-        for bound, count in zip((*map(str, BUCKETS), "+Inf"), k.buckets, strict=True):
-            running += count
-            cumulative.append((bound, running))
-        seconds.add_metric([kind], cumulative, sum_value=k.seconds)
-    yield calls
-    yield seconds
-    yield CounterMetricFamily(
-        "hub_proxy_unauthenticated", "Proxy calls refused for a missing or wrong shared secret.",
-        value=stats.refused,
-    )  # fmt: skip
-    yield CounterMetricFamily(
-        "hub_proxy_malformed", "Proxy calls that could not be decoded.", value=stats.malformed
-    )
+    kinds = sorted(stats.kinds.items())
+    calls = [Series(labels=(kind, o), value=n) for kind, k in kinds for o, n in k.outcomes.items()]
+    seconds = [Series(labels=(kind,), value=k.seconds, buckets=tuple(k.buckets)) for kind, k in kinds]
+    yield from prometheus([
+        Family(name="hub_proxy_calls", kind="counter", labels=("kind", "outcome"), series=calls,
+               help="Proxy calls answered, by kind and outcome (ok, refused, failed)."),
+        Family(name="hub_proxy_call_seconds", kind="histogram", labels=("kind",), bounds=BUCKETS,
+               series=seconds, help="Time from a decoded proxy call to its outcome."),
+        Family(name="hub_proxy_unauthenticated", kind="counter", labels=(),
+               series=[Series(labels=(), value=stats.refused)],
+               help="Proxy calls refused for a missing or wrong shared secret."),
+        Family(name="hub_proxy_malformed", kind="counter", labels=(),
+               series=[Series(labels=(), value=stats.malformed)],
+               help="Proxy calls that could not be decoded."),
+    ])  # fmt: skip
 
 
 def gauge(name: str, documentation: str, samples: dict[tuple[str, ...], float], labels: list[str]) -> Metric:
