@@ -1,0 +1,193 @@
+"""Scale-out: two Centrifugo nodes on one Redis and two hub instances, each node calling its own hub.
+
+The sidecar topology of docs/scaling.md: node A calls hub A, node B calls hub B.
+Both render from hub.yaml files that differ only in ports and the instance's name
+(``SCALE_INSTANCE`` in its environment), so secrets, namespaces and the engine's
+prefix are the same. Hub A only pushes jobs (``jobs.consume: []``); hub B runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.centrifugo import find_binary
+from hub.clients import Push, RealtimeClient
+
+from .servers import HUB, ROOT, Stack, stack_config, wait_until
+
+pytestmark = pytest.mark.integration
+APP = "tests.integration.scale_app:app"
+TOKEN_SECRET = "scale-token-secret-of-32-bytes-or-more"
+ROOM = {"presence": True, "history_size": 100, "history_ttl": 300, "recovery": True}
+
+
+def instance_config(redis_url: str, engine_prefix: str, jobs_prefix: str, **jobs: Any) -> dict[str, Any]:
+    pipeline = {"driver": "redis", "url": redis_url, "claim_timeout": 3.0, "poll_timeout": 0.2}
+    return stack_config(
+        APP,
+        "http",
+        centrifugo={
+            "engine": "redis",
+            "redis_url": redis_url,
+            "redis_prefix": engine_prefix,
+            "token_secret": TOKEN_SECRET,
+            "namespaces": {"room": ROOM},
+        },
+        pool={"workers": 1, "destroy_timeout": 2},
+        jobs={"pipelines": {"default": pipeline}, "prefix": jobs_prefix, **jobs},
+    )
+
+
+@pytest.fixture(scope="module")
+def nodes(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Stack]]:
+    """Node and hub A (pushes jobs only), node and hub B (runs them), on one Redis."""
+    engine_prefix, jobs_prefix = f"scale-{uuid.uuid4().hex[:8]}", f"scale-jobs-{uuid.uuid4().hex[:8]}"
+    a = Stack(
+        tmp_path_factory.mktemp("scale-a"),
+        instance_config(redis_url, engine_prefix, jobs_prefix, consume=[]),
+        env={"SCALE_INSTANCE": "a"},
+    )
+    b = Stack(
+        tmp_path_factory.mktemp("scale-b"),
+        instance_config(redis_url, engine_prefix, jobs_prefix),
+        env={"SCALE_INSTANCE": "b"},
+    )
+    with ExitStack() as stack:
+        stack.enter_context(a.running())
+        stack.enter_context(b.running())
+        yield a, b
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Any]:
+    """``await open_client(stack, user)``: a connected client, closed after the test."""
+    async with AsyncExitStack() as exits:
+
+        async def open_client(stack: Stack, user: str) -> RealtimeClient:
+            client = await exits.enter_async_context(RealtimeClient(stack.ws_url, timeout=5))
+            await client.connect(data={"user": user})
+            return client
+
+        yield open_client
+
+
+def channel() -> str:
+    return f"room:{uuid.uuid4().hex[:8]}"
+
+
+async def next_push(client: RealtimeClient, kind: str) -> Push:
+    while True:
+        push = await asyncio.wait_for(client.pushes.get(), 10)
+        if push.type == kind:
+            return push
+
+
+async def test_each_node_calls_its_own_hub(nodes: tuple[Stack, Stack], clients: Any) -> None:
+    a, b = nodes
+    on_a, on_b = await clients(a, "alice"), await clients(b, "bob")
+    assert await on_a.rpc("whoami") == {"hub": "a"}
+    assert await on_b.rpc("whoami") == {"hub": "b"}
+
+
+async def test_a_publish_through_node_b_reaches_a_client_on_node_a(
+    nodes: tuple[Stack, Stack], clients: Any
+) -> None:
+    a, b = nodes
+    room = channel()
+    on_a, on_b = await clients(a, "alice"), await clients(b, "bob")
+    await on_a.subscribe(room)
+    # Hub B's handler publishes through its publisher, i.e. through node B's server API.
+    reply = await on_b.rpc("announce", {"channel": room, "text": "hello from b"})
+    assert reply["hub"] == "b"
+    push = await next_push(on_a, "pub")
+    assert push.channel == room
+    assert push.body["data"] == {"text": "hello from b", "hub": "b"}
+    assert push.body["offset"] == reply["offset"]
+
+
+async def test_presence_lists_the_clients_of_both_nodes(nodes: tuple[Stack, Stack], clients: Any) -> None:
+    a, b = nodes
+    room = channel()
+    on_a, on_b = await clients(a, "alice"), await clients(b, "bob")
+    await on_a.subscribe(room)
+    await on_b.subscribe(room)
+    expected = {on_a.session["client"]: "alice", on_b.session["client"]: "bob"}
+    for client in (on_a, on_b):
+        presence = await client.presence(room)
+        assert {cid: info["user"] for cid, info in presence.items()} == expected
+        assert {info["conn_info"]["hub"] for info in presence.values()} == {"a", "b"}
+
+
+async def test_history_is_recovered_when_a_client_reconnects_to_the_other_node(
+    nodes: tuple[Stack, Stack], clients: Any
+) -> None:
+    a, b = nodes
+    room = channel()
+    async with RealtimeClient(a.ws_url, timeout=5) as first:
+        await first.connect(data={"user": "carol"})
+        subscribed = await first.subscribe(room)
+        assert subscribed.get("recoverable") is True
+        epoch, offset = subscribed["epoch"], subscribed.get("offset", 0)
+    # Missed while away: published through hub A and node A.
+    announcer = await clients(a, "dave")
+    for text in ("one", "two", "three"):
+        await announcer.rpc("announce", {"channel": room, "text": text})
+    again = await clients(b, "carol")
+    recovered = await again.subscribe(room, recover=True, epoch=epoch, offset=offset)
+    assert recovered.get("recovered") is True
+    assert [p["data"]["text"] for p in recovered["publications"]] == ["one", "two", "three"]
+    assert recovered["epoch"] == epoch
+
+
+async def test_a_job_pushed_through_hub_a_runs_on_hub_b(
+    nodes: tuple[Stack, Stack], clients: Any, tmp_path: Path
+) -> None:
+    a, _ = nodes
+    out = tmp_path / "runs.txt"
+    on_a = await clients(a, "erin")
+    job_ids = [f"job-{i}-{uuid.uuid4().hex[:6]}" for i in range(5)]
+    for job_id in job_ids:
+        reply = await on_a.rpc("enqueue", {"file": str(out), "id": job_id})
+        assert reply == {"hub": "a", "id": job_id}
+
+    def ran() -> list[list[str]]:
+        return [line.split() for line in out.read_text().splitlines()] if out.exists() else []
+
+    wait_until(lambda: len(ran()) >= len(job_ids), 30, "the jobs")
+    assert sorted(job for job, _, _ in ran()) == sorted(job_ids)  # each ran once
+    assert {hub for _, hub, _ in ran()} == {"b"}  # hub A consumes nothing
+
+
+TOPOLOGIES = {
+    "one": {"redis_url": "redis://127.0.0.1:6379/0", "redis_prefix": "app:rt"},
+    "sharded": {"redis_addresses": ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]},
+    "sentinel": {
+        "redis_sentinel_addresses": ["10.0.0.1:26379", "10.0.0.2:26379"],
+        "redis_sentinel_master": "main",
+    },
+    "cluster": {"redis_cluster_addresses": ["10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"]},
+}
+
+
+@pytest.mark.parametrize("topology", sorted(TOPOLOGIES))
+def test_each_redis_topology_passes_centrifugo_strict_check(tmp_path: Path, topology: str) -> None:
+    config = stack_config(APP, "http", centrifugo={"engine": "redis", **TOPOLOGIES[topology]})
+    (tmp_path / "hub.yaml").write_text(json.dumps(config))
+    rendered = subprocess.run([str(HUB), "centrifugo", "config", "-c", str(tmp_path / "hub.yaml")], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    redis = json.loads(rendered.stdout)["engine"]["redis"]
+    assert set(redis) & {"address", "sentinel_address", "cluster_address"}
+    (tmp_path / "centrifugo.json").write_text(rendered.stdout)
+    check = subprocess.run([str(find_binary()), "checkconfig", "--strict", "-c", str(tmp_path / "centrifugo.json")],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert check.returncode == 0, check.stderr + check.stdout
