@@ -6,7 +6,9 @@ record tells which instance did the work.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from typing import Any
 
 from hub import App, ConnectRequest, ConnectResult, RPCRequest, SubscribeRequest
@@ -43,6 +45,16 @@ async def announce(request: RPCRequest) -> dict[str, Any]:
     return {"hub": instance(), "offset": published.offset}
 
 
+@app.rpc("slow")
+async def slow(request: RPCRequest) -> dict[str, Any]:
+    """Note the call's start in a file, then take a while: a call in flight for a shutdown test."""
+    data = request.json()
+    with open(data["file"], "a") as f:  # noqa: ASYNC230 (one small append)
+        f.write(f"{data['id']}\n")
+    await asyncio.sleep(data["sleep"])
+    return {"hub": instance(), "id": data["id"]}
+
+
 @app.rpc("enqueue")
 async def enqueue(request: RPCRequest) -> dict[str, Any]:
     data = request.json()
@@ -52,6 +64,7 @@ async def enqueue(request: RPCRequest) -> dict[str, Any]:
 
 @app.job("record")
 def record(job: Job) -> dict[str, Any]:  # sync: runs in a thread
+    time.sleep(job.payload.get("sleep", 0))
     with open(job.payload["file"], "a") as f:  # one small O_APPEND write per line: lines never mix
         f.write(f"{job.id} {instance()} {os.getpid()}\n")
     return {"hub": instance()}

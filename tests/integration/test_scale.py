@@ -9,7 +9,10 @@ prefix are the same. Hub A only pushes jobs (``jobs.consume: []``); hub B runs t
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import json
+import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +24,8 @@ import pytest
 
 from hub.centrifugo import find_binary
 from hub.clients import Push, RealtimeClient
+from hub.jobs import Jobs, JobSpec
+from hub.settings import load
 
 from .servers import HUB, ROOT, Stack, stack_config, wait_until
 
@@ -31,7 +36,7 @@ ROOM = {"presence": True, "history_size": 100, "history_ttl": 300, "recovery": T
 
 
 def instance_config(redis_url: str, engine_prefix: str, jobs_prefix: str, **jobs: Any) -> dict[str, Any]:
-    pipeline = {"driver": "redis", "url": redis_url, "claim_timeout": 3.0, "poll_timeout": 0.2}
+    pipeline = {"driver": "redis", "url": redis_url, "claim_timeout": 3.0, "poll_timeout": 0.2, "prefetch": 4}
     return stack_config(
         APP,
         "http",
@@ -47,13 +52,15 @@ def instance_config(redis_url: str, engine_prefix: str, jobs_prefix: str, **jobs
     )
 
 
-@pytest.fixture(scope="module")
-def nodes(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Stack]]:
-    """Node and hub A (pushes jobs only), node and hub B (runs them), on one Redis."""
+@contextlib.contextmanager
+def two_instances(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, *, a_jobs: dict[str, Any] | None = None
+) -> Iterator[tuple[Stack, Stack]]:
+    """Node and hub A, node and hub B, on one Redis, each node calling its own hub."""
     engine_prefix, jobs_prefix = f"scale-{uuid.uuid4().hex[:8]}", f"scale-jobs-{uuid.uuid4().hex[:8]}"
     a = Stack(
         tmp_path_factory.mktemp("scale-a"),
-        instance_config(redis_url, engine_prefix, jobs_prefix, consume=[]),
+        instance_config(redis_url, engine_prefix, jobs_prefix, **(a_jobs or {})),
         env={"SCALE_INSTANCE": "a"},
     )
     b = Stack(
@@ -65,6 +72,13 @@ def nodes(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         stack.enter_context(a.running())
         stack.enter_context(b.running())
         yield a, b
+
+
+@pytest.fixture(scope="module")
+def nodes(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Stack]]:
+    """Hub A pushes jobs only (``jobs.consume: []``), hub B runs them."""
+    with two_instances(redis_url, tmp_path_factory, a_jobs={"consume": []}) as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -165,6 +179,68 @@ async def test_a_job_pushed_through_hub_a_runs_on_hub_b(
     wait_until(lambda: len(ran()) >= len(job_ids), 30, "the jobs")
     assert sorted(job for job, _, _ in ran()) == sorted(job_ids)  # each ran once
     assert {hub for _, hub, _ in ran()} == {"b"}  # hub A consumes nothing
+
+
+def job_runs(path: Path) -> collections.Counter[tuple[str, str]]:
+    """How many times each (job id, hub) ran to its end."""
+    text = path.read_text() if path.exists() else ""
+    return collections.Counter((job, hub) for job, hub, _ in (line.split() for line in text.splitlines()))
+
+
+async def eventually(predicate: Any, within: float, what: str) -> None:
+    """``wait_until`` that keeps the event loop (and the clients' readers) running."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{what} not ready within {within}s")
+        await asyncio.sleep(0.05)
+
+
+async def test_sigterm_to_one_hub_under_load_finishes_its_calls_and_loses_no_job(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    out, started = tmp_path / "runs.txt", tmp_path / "started.txt"
+    with two_instances(redis_url, tmp_path_factory) as (a, b):
+        async with Jobs(load(a.path, environ={}).jobs) as jobs:  # a producer outside both hubs
+            ids = await jobs.push_many(
+                [JobSpec("record", {"file": str(out), "sleep": 0.2}) for _ in range(200)]
+            )
+        await eventually(
+            lambda: {hub for _, hub in job_runs(out)} == {"a", "b"}, 30, "both hubs running jobs"
+        )
+        async with AsyncExitStack() as exits:
+            callers = [
+                await exits.enter_async_context(RealtimeClient(b.ws_url, timeout=15)) for _ in range(8)
+            ]
+            for i, caller in enumerate(callers):
+                await caller.connect(data={"user": f"caller-{i}"})
+            calls = [
+                asyncio.create_task(
+                    caller.rpc("slow", {"file": str(started), "id": f"call-{i}", "sleep": 1.5})
+                )
+                for i, caller in enumerate(callers)
+            ]
+            await eventually(
+                lambda: started.exists() and len(started.read_text().split()) == 8, 15, "8 calls"
+            )
+            assert b.hub is not None
+            b.hub.send_signal(signal.SIGTERM)
+            done_at_sigterm = len({job for job, _ in job_runs(out)})
+            assert done_at_sigterm < len(ids), "every job ran before the SIGTERM: the test proves nothing"
+            replies = await asyncio.gather(*calls)
+        # Every call hub B had accepted finished with its answer.
+        assert replies == [{"hub": "b", "id": f"call-{i}"} for i in range(8)]
+        assert await asyncio.to_thread(b.hub.wait, 30) == 0
+        # New calls reach the other instance: a client reconnecting to node A gets hub A.
+        async with RealtimeClient(a.ws_url, timeout=5) as late:
+            await late.connect(data={"user": "late"})
+            assert await late.rpc("whoami") == {"hub": "a"}
+        # No job lost: hub A runs what hub B did not finish (claimed after claim_timeout).
+        await eventually(lambda: {job for job, _ in job_runs(out)} >= set(ids), 60, "every job run")
+    runs = job_runs(out)
+    per_job = collections.Counter(job for job, _ in runs.elements())
+    assert set(per_job) == set(ids)
+    print(f"jobs done at the SIGTERM: {done_at_sigterm}; run twice: {sum(n > 1 for n in per_job.values())}")
 
 
 TOPOLOGIES = {
