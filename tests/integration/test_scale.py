@@ -4,6 +4,8 @@ The sidecar topology of docs/scaling.md: node A calls hub A, node B calls hub B.
 Both render from hub.yaml files that differ only in ports and the instance's name
 (``SCALE_INSTANCE`` in its environment), so secrets, namespaces and the engine's
 prefix are the same. Hub A only pushes jobs (``jobs.consume: []``); hub B runs them.
+The cross-node tests run twice: Centrifugo's engine on one Redis, then on a
+three-master Redis Cluster the module starts (the jobs stay on the plain Redis).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import shutil
 import signal
 import subprocess
 import uuid
@@ -21,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from hub.centrifugo import find_binary
 from hub.clients import Push, RealtimeClient
 from hub.jobs import Jobs, JobSpec
 from hub.settings import load
 
-from .servers import HUB, ROOT, Stack, stack_config, wait_until
+from .servers import HUB, ROOT, Stack, free_port, stack_config, stop, wait_until
 
 pytestmark = pytest.mark.integration
 APP = "tests.integration.scale_app:app"
@@ -35,14 +39,16 @@ TOKEN_SECRET = "scale-token-secret-of-32-bytes-or-more"
 ROOM = {"presence": True, "history_size": 100, "history_ttl": 300, "recovery": True}
 
 
-def instance_config(redis_url: str, engine_prefix: str, jobs_prefix: str, **jobs: Any) -> dict[str, Any]:
+def instance_config(
+    redis_url: str, engine_prefix: str, jobs_prefix: str, engine: dict[str, Any], **jobs: Any
+) -> dict[str, Any]:
     pipeline = {"driver": "redis", "url": redis_url, "claim_timeout": 3.0, "poll_timeout": 0.2, "prefetch": 4}
     return stack_config(
         APP,
         "http",
         centrifugo={
             "engine": "redis",
-            "redis_url": redis_url,
+            **engine,
             "redis_prefix": engine_prefix,
             "token_secret": TOKEN_SECRET,
             "namespaces": {"room": ROOM},
@@ -53,19 +59,70 @@ def instance_config(redis_url: str, engine_prefix: str, jobs_prefix: str, **jobs
 
 
 @contextlib.contextmanager
+def redis_cluster(tmp: Path, masters: int = 3) -> Iterator[list[str]]:
+    """A Redis Cluster of ``masters`` masters (no replicas) on free ports, stopped by pid."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server not found: `make test` installs it (apt-get install redis-server)")
+    ports = [free_port() for _ in range(masters)]
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for port in ports:
+            folder = tmp / f"node-{port}"
+            folder.mkdir()
+            processes.append(subprocess.Popen(
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                 "--cluster-port", str(free_port()), "--cluster-config-file", str(folder / "nodes.conf"),
+                 "--save", "", "--appendonly", "no", "--dir", str(folder)],
+                stdout=subprocess.DEVNULL,
+            ))  # fmt: skip
+        addresses = [f"127.0.0.1:{port}" for port in ports]
+
+        def cli(address: str, *args: str) -> str:
+            host, port = address.split(":")
+            done = subprocess.run(["redis-cli", "-h", host, "-p", port, *args], capture_output=True,
+                                  text=True, timeout=30)  # fmt: skip
+            return done.stdout
+
+        for address in addresses:
+            wait_until(lambda address=address: cli(address, "PING").strip() == "PONG", 10, "a cluster node")
+        created = subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0",
+                                  "--cluster-yes"], capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert created.returncode == 0, created.stdout + created.stderr
+        for address in addresses:
+            wait_until(lambda address=address: "cluster_state:ok" in cli(address, "CLUSTER", "INFO"), 20,
+                       "the cluster")  # fmt: skip
+        yield addresses
+    finally:
+        for process in processes:
+            stop(process)
+
+
+@pytest.fixture(scope="module")
+def cluster_addresses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    with redis_cluster(tmp_path_factory.mktemp("cluster")) as addresses:
+        yield addresses
+
+
+@contextlib.contextmanager
 def two_instances(
-    redis_url: str, tmp_path_factory: pytest.TempPathFactory, *, a_jobs: dict[str, Any] | None = None
-) -> Iterator[tuple[Stack, Stack]]:
-    """Node and hub A, node and hub B, on one Redis, each node calling its own hub."""
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, *, engine: dict[str, Any] | None = None,
+    a_jobs: dict[str, Any] | None = None,
+) -> Iterator[tuple[Stack, Stack]]:  # fmt: skip
+    """Node and hub A, node and hub B, on one Redis (or ``engine``), each node calling its own hub.
+
+    The jobs pipelines are on ``redis_url`` whatever the engine (they do not run on a cluster).
+    """
     engine_prefix, jobs_prefix = f"scale-{uuid.uuid4().hex[:8]}", f"scale-jobs-{uuid.uuid4().hex[:8]}"
+    engine = engine or {"redis_url": redis_url}
     a = Stack(
         tmp_path_factory.mktemp("scale-a"),
-        instance_config(redis_url, engine_prefix, jobs_prefix, **(a_jobs or {})),
+        instance_config(redis_url, engine_prefix, jobs_prefix, engine, **(a_jobs or {})),
         env={"SCALE_INSTANCE": "a"},
     )
     b = Stack(
         tmp_path_factory.mktemp("scale-b"),
-        instance_config(redis_url, engine_prefix, jobs_prefix),
+        instance_config(redis_url, engine_prefix, jobs_prefix, engine),
         env={"SCALE_INSTANCE": "b"},
     )
     with ExitStack() as stack:
@@ -74,10 +131,16 @@ def two_instances(
         yield a, b
 
 
-@pytest.fixture(scope="module")
-def nodes(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Stack, Stack]]:
-    """Hub A pushes jobs only (``jobs.consume: []``), hub B runs them."""
-    with two_instances(redis_url, tmp_path_factory, a_jobs={"consume": []}) as pair:
+@pytest.fixture(scope="module", params=["one-redis", "redis-cluster"])
+def nodes(
+    request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Stack, Stack]]:
+    """Hub A pushes jobs only (``jobs.consume: []``), hub B runs them; Centrifugo's engine on one
+    Redis, or on a three-master Redis Cluster started for the module."""
+    engine = None
+    if request.param == "redis-cluster":
+        engine = {"redis_cluster_addresses": request.getfixturevalue("cluster_addresses")}
+    with two_instances(redis_url, tmp_path_factory, engine=engine, a_jobs={"consume": []}) as pair:
         yield pair
 
 
@@ -160,6 +223,24 @@ async def test_history_is_recovered_when_a_client_reconnects_to_the_other_node(
     assert recovered.get("recovered") is True
     assert [p["data"]["text"] for p in recovered["publications"]] == ["one", "two", "three"]
     assert recovered["epoch"] == epoch
+
+
+async def test_the_engine_keeps_history_where_the_config_says(
+    nodes: tuple[Stack, Stack], clients: Any
+) -> None:
+    a, _ = nodes
+    room = channel()
+    await (await clients(a, "frank")).rpc("announce", {"channel": room, "text": "kept"})
+    if "redis_cluster_addresses" in a.config["centrifugo"]:
+        servers = [f"redis://{address}" for address in a.config["centrifugo"]["redis_cluster_addresses"]]
+    else:
+        servers = [a.config["centrifugo"]["redis_url"]]
+    keys = []
+    for url in servers:
+        r = redis.Redis.from_url(url, decode_responses=True)
+        keys += [key for key in r.scan_iter(f"{a.config['centrifugo']['redis_prefix']}*") if room in key]
+        r.close()
+    assert keys, f"no engine key of {room} on {servers}"
 
 
 async def test_a_job_pushed_through_hub_a_runs_on_hub_b(
