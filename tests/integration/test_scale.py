@@ -27,7 +27,7 @@ import pytest
 import redis
 
 from hub.centrifugo import find_binary
-from hub.clients import Push, RealtimeClient
+from hub.clients import Push, RealtimeClient, ReplyError
 from hub.jobs import Jobs, JobSpec
 from hub.settings import load
 
@@ -309,9 +309,13 @@ async def test_sigterm_to_one_hub_under_load_finishes_its_calls_and_loses_no_job
             done_at_sigterm = len({job for job, _ in job_runs(out)})
             assert done_at_sigterm < len(ids), "every job ran before the SIGTERM: the test proves nothing"
             replies = await asyncio.gather(*calls)
-        # Every call hub B had accepted finished with its answer.
-        assert replies == [{"hub": "b", "id": f"call-{i}"} for i in range(8)]
-        assert await asyncio.to_thread(b.hub.wait, 30) == 0
+            # Every call hub B had accepted finished with its answer.
+            assert replies == [{"hub": "b", "id": f"call-{i}"} for i in range(8)]
+            assert await asyncio.to_thread(b.hub.wait, 30) == 0
+            # Node B stays up without its hub: its clients' calls get the temporary error 100.
+            with pytest.raises(ReplyError) as refused:
+                await callers[0].rpc("whoami")
+            assert (refused.value.code, refused.value.temporary) == (100, True)
         # New calls reach the other instance: a client reconnecting to node A gets hub A.
         async with RealtimeClient(a.ws_url, timeout=5) as late:
             await late.connect(data={"user": "late"})
