@@ -27,9 +27,10 @@ import pytest
 import redis
 
 from hub.centrifugo import find_binary
-from hub.clients import Push, RealtimeClient, ReplyError
+from hub.clients import ClientError, Push, RealtimeClient, ReplyError
 from hub.jobs import Jobs, JobSpec
 from hub.settings import load
+from hub.tokens import TokenMinter
 
 from .servers import HUB, ROOT, Stack, free_port, stack_config, stop, wait_until
 
@@ -223,6 +224,21 @@ async def test_history_is_recovered_when_a_client_reconnects_to_the_other_node(
     assert recovered.get("recovered") is True
     assert [p["data"]["text"] for p in recovered["publications"]] == ["one", "two", "three"]
     assert recovered["epoch"] == epoch
+
+
+async def test_a_token_minted_from_hub_as_config_is_accepted_by_node_b(
+    nodes: tuple[Stack, Stack], clients: Any
+) -> None:
+    a, b = nodes
+    room = channel()
+    tokens = TokenMinter.from_settings(load(a.path, environ={}).centrifugo)
+    on_b = await clients(b, "grace")
+    # A subscription token skips the subscribe proxy: node B checks it with its own secret.
+    await on_b.subscribe(room, token=tokens.subscription("grace", room))
+    forged = TokenMinter(secret="another-secret-of-32-bytes-or-more!")
+    other = await clients(b, "grace")
+    with pytest.raises(ClientError):
+        await other.subscribe(room, token=forged.subscription("grace", room))
 
 
 async def test_the_engine_keeps_history_where_the_config_says(
