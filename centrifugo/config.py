@@ -21,6 +21,9 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 NamespaceName = Annotated[str, msgspec.Meta(pattern=r"^[-a-zA-Z0-9_.]{2,}$")]
 HeaderName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9-]+$")]
+#: One Redis address: ``redis://host:port/db`` or ``host:port`` (no spaces, no commas:
+#: Centrifugo reads a comma inside one cluster entry as a list of seed nodes).
+RedisAddress = Annotated[str, msgspec.Meta(pattern=r"^[^\s,]+$")]
 
 
 class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -93,13 +96,50 @@ class CentrifugoSettings(_Section, frozen=True, kw_only=True):
     token_private_key: str = ""
     allowed_origins: list[str] = []
     engine: Literal["memory", "redis"] = "memory"
-    redis_url: str = "redis://127.0.0.1:6379"
-    redis_prefix: str = "centrifugo"
+    #: The one Redis server of the engine (when none of the keys below is set).
+    redis_url: RedisAddress = "redis://127.0.0.1:6379"
+    #: Several Redis servers: Centrifugo shards channels over them (``redis_url`` is then unused).
+    redis_addresses: list[RedisAddress] = []
+    #: Every Centrifugo node sharing channels uses the same prefix; other nodes, another one.
+    redis_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]+$")] = "centrifugo"
+    #: Redis Sentinel: the sentinels (``host:port``) and the name of the master they watch.
+    redis_sentinel_addresses: list[RedisAddress] = []
+    redis_sentinel_master: str = ""
+    #: Redis Cluster: seed nodes (``host:port``) of one cluster.
+    redis_cluster_addresses: list[RedisAddress] = []
     log_level: Literal["trace", "debug", "info", "warn", "error", "none"] = "info"
     without_namespace: Namespace = Namespace()
     namespaces: dict[NamespaceName, Namespace] = {}
     #: Raw Centrifugo keys merged over the rendered config (an escape hatch).
     extra: dict[str, Any] = {}
+
+    def problems(self) -> list[str]:
+        """Contradictions between the Redis keys, each message naming its key.
+
+        >>> CentrifugoSettings(engine="redis", redis_sentinel_addresses=["s:26379"]).problems()
+        ['centrifugo.redis_sentinel_master: expected the name of the master ...']
+        """
+        found = []
+        topologies = {
+            "redis_addresses": bool(self.redis_addresses),
+            "redis_sentinel_addresses": bool(self.redis_sentinel_addresses or self.redis_sentinel_master),
+            "redis_cluster_addresses": bool(self.redis_cluster_addresses),
+        }
+        chosen = [key for key, used in topologies.items() if used]
+        if chosen and self.engine != "redis":
+            used = f"centrifugo.{chosen[0]}"
+            found.append(f"{used}: only used with `engine: redis`, got engine {self.engine!r}")
+        if len(chosen) > 1:
+            used = f"centrifugo.{chosen[1]}"
+            found.append(f"{used}: cannot be combined with {chosen[0]} (pick one Redis topology)")
+        if self.redis_sentinel_addresses and not self.redis_sentinel_master:
+            found.append(
+                "centrifugo.redis_sentinel_master: expected the name of the master the sentinels "
+                "watch when redis_sentinel_addresses is set"
+            )
+        if self.redis_sentinel_master and not self.redis_sentinel_addresses:
+            found.append("centrifugo.redis_sentinel_addresses: expected at least one sentinel (host:port)")
+        return found
 
 
 class Usage(msgspec.Struct, frozen=True, kw_only=True):
@@ -173,8 +213,23 @@ def render(c: CentrifugoSettings, p: ProxySettings, usage: Usage) -> dict[str, A
     if c.grpc_api_port:
         config["grpc_api"] = {"enabled": True, "address": c.host, "port": c.grpc_api_port, "key": c.api_key}
     if c.engine == "redis":
-        config["engine"] = {"type": "redis", "redis": {"address": c.redis_url, "prefix": c.redis_prefix}}
+        config["engine"] = {"type": "redis", "redis": _redis(c)}
     return _merge(config, c.extra)
+
+
+def _redis(c: CentrifugoSettings) -> dict[str, Any]:
+    """Centrifugo's ``engine.redis``: one server, several (sharded), Sentinel or Cluster."""
+    redis: dict[str, Any] = {"prefix": c.redis_prefix}
+    if c.redis_cluster_addresses:
+        # One entry is one cluster (its seed nodes joined by commas); several entries would
+        # be several clusters sharded over, which hub.yaml does not model.
+        redis["cluster_address"] = [",".join(c.redis_cluster_addresses)]
+    elif c.redis_sentinel_addresses:
+        redis["sentinel_address"] = list(c.redis_sentinel_addresses)
+        redis["sentinel_master_name"] = c.redis_sentinel_master
+    else:
+        redis["address"] = list(c.redis_addresses) or [c.redis_url]
+    return redis
 
 
 #: The proxy's answers to a call it cannot decode (400 malformed, 413 too large, 415 not

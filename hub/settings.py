@@ -167,6 +167,7 @@ def _check(s: Settings) -> list[str]:
     problem = s.jobs.problem()
     if problem:
         found.append(problem)
+    found += s.centrifugo.problems()
     exec_limit = s.pool.exec_limit(s.proxy.call_timeout)
     for name, pipeline in s.jobs.pipelines.items():
         if pipeline.claim_timeout <= exec_limit:

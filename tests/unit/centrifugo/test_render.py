@@ -79,7 +79,7 @@ def test_rpc_namespaces_and_engine_and_extra() -> None:
     assert config["rpc"]["namespaces"] == [{"name": "admin", "proxy_enabled": True}]
     assert config["engine"] == {
         "type": "redis",
-        "redis": {"address": "redis://r:6379", "prefix": "centrifugo"},
+        "redis": {"address": ["redis://r:6379"], "prefix": "centrifugo"},
     }
     assert config["grpc_api"] == {"enabled": True, "address": "127.0.0.1", "port": 10000, "key": "k"}
     assert config["log"] == {"level": "info", "file": "x"}

@@ -1,0 +1,370 @@
+"""Scale-out: two Centrifugo nodes on one Redis and two hub instances, each node calling its own hub.
+
+The sidecar topology of docs/scaling.md: node A calls hub A, node B calls hub B.
+Both render from hub.yaml files that differ only in ports and the instance's name
+(``SCALE_INSTANCE`` in its environment), so secrets, namespaces and the engine's
+prefix are the same. Hub A only pushes jobs (``jobs.consume: []``); hub B runs them.
+The cross-node tests run twice: Centrifugo's engine on one Redis, then on a
+three-master Redis Cluster the module starts (the jobs stay on the plain Redis).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import shutil
+import signal
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from hub.centrifugo import find_binary
+from hub.clients import ClientError, Push, RealtimeClient, ReplyError
+from hub.jobs import Jobs, JobSpec
+from hub.settings import load
+from hub.tokens import TokenMinter
+
+from .servers import HUB, ROOT, Stack, free_port, stack_config, stop, wait_until
+
+pytestmark = pytest.mark.integration
+APP = "tests.integration.scale_app:app"
+TOKEN_SECRET = "scale-token-secret-of-32-bytes-or-more"
+ROOM = {"presence": True, "history_size": 100, "history_ttl": 300, "recovery": True}
+
+
+def instance_config(
+    redis_url: str, engine_prefix: str, jobs_prefix: str, engine: dict[str, Any], **jobs: Any
+) -> dict[str, Any]:
+    pipeline = {"driver": "redis", "url": redis_url, "claim_timeout": 3.0, "poll_timeout": 0.2, "prefetch": 4}
+    return stack_config(
+        APP,
+        "http",
+        centrifugo={
+            "engine": "redis",
+            **engine,
+            "redis_prefix": engine_prefix,
+            "token_secret": TOKEN_SECRET,
+            "namespaces": {"room": ROOM},
+        },
+        pool={"workers": 1, "destroy_timeout": 2},
+        jobs={"pipelines": {"default": pipeline}, "prefix": jobs_prefix, **jobs},
+    )
+
+
+@contextlib.contextmanager
+def redis_cluster(tmp: Path, masters: int = 3) -> Iterator[list[str]]:
+    """A Redis Cluster of ``masters`` masters (no replicas) on free ports, stopped by pid."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server not found: `make test` installs it (apt-get install redis-server)")
+    ports = [free_port() for _ in range(masters)]
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for port in ports:
+            folder = tmp / f"node-{port}"
+            folder.mkdir()
+            processes.append(subprocess.Popen(
+                [binary, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+                 "--cluster-port", str(free_port()), "--cluster-config-file", str(folder / "nodes.conf"),
+                 "--save", "", "--appendonly", "no", "--dir", str(folder)],
+                stdout=subprocess.DEVNULL,
+            ))  # fmt: skip
+        addresses = [f"127.0.0.1:{port}" for port in ports]
+
+        def cli(address: str, *args: str) -> str:
+            host, port = address.split(":")
+            done = subprocess.run(["redis-cli", "-h", host, "-p", port, *args], capture_output=True,
+                                  text=True, timeout=30)  # fmt: skip
+            return done.stdout
+
+        for address in addresses:
+            wait_until(lambda address=address: cli(address, "PING").strip() == "PONG", 10, "a cluster node")
+        created = subprocess.run(["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0",
+                                  "--cluster-yes"], capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert created.returncode == 0, created.stdout + created.stderr
+        for address in addresses:
+            wait_until(lambda address=address: "cluster_state:ok" in cli(address, "CLUSTER", "INFO"), 20,
+                       "the cluster")  # fmt: skip
+        yield addresses
+    finally:
+        for process in processes:
+            stop(process)
+
+
+@pytest.fixture(scope="module")
+def cluster_addresses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    with redis_cluster(tmp_path_factory.mktemp("cluster")) as addresses:
+        yield addresses
+
+
+@contextlib.contextmanager
+def two_instances(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, *, engine: dict[str, Any] | None = None,
+    a_jobs: dict[str, Any] | None = None,
+) -> Iterator[tuple[Stack, Stack]]:  # fmt: skip
+    """Node and hub A, node and hub B, on one Redis (or ``engine``), each node calling its own hub.
+
+    The jobs pipelines are on ``redis_url`` whatever the engine (they do not run on a cluster).
+    """
+    engine_prefix, jobs_prefix = f"scale-{uuid.uuid4().hex[:8]}", f"scale-jobs-{uuid.uuid4().hex[:8]}"
+    engine = engine or {"redis_url": redis_url}
+    a = Stack(
+        tmp_path_factory.mktemp("scale-a"),
+        instance_config(redis_url, engine_prefix, jobs_prefix, engine, **(a_jobs or {})),
+        env={"SCALE_INSTANCE": "a"},
+    )
+    b = Stack(
+        tmp_path_factory.mktemp("scale-b"),
+        instance_config(redis_url, engine_prefix, jobs_prefix, engine),
+        env={"SCALE_INSTANCE": "b"},
+    )
+    with ExitStack() as stack:
+        stack.enter_context(a.running())
+        stack.enter_context(b.running())
+        yield a, b
+
+
+@pytest.fixture(scope="module", params=["one-redis", "redis-cluster"])
+def nodes(
+    request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Stack, Stack]]:
+    """Hub A pushes jobs only (``jobs.consume: []``), hub B runs them; Centrifugo's engine on one
+    Redis, or on a three-master Redis Cluster started for the module."""
+    engine = None
+    if request.param == "redis-cluster":
+        engine = {"redis_cluster_addresses": request.getfixturevalue("cluster_addresses")}
+    with two_instances(redis_url, tmp_path_factory, engine=engine, a_jobs={"consume": []}) as pair:
+        yield pair
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[Any]:
+    """``await open_client(stack, user)``: a connected client, closed after the test."""
+    async with AsyncExitStack() as exits:
+
+        async def open_client(stack: Stack, user: str) -> RealtimeClient:
+            client = await exits.enter_async_context(RealtimeClient(stack.ws_url, timeout=5))
+            await client.connect(data={"user": user})
+            return client
+
+        yield open_client
+
+
+def channel() -> str:
+    return f"room:{uuid.uuid4().hex[:8]}"
+
+
+async def next_push(client: RealtimeClient, kind: str) -> Push:
+    while True:
+        push = await asyncio.wait_for(client.pushes.get(), 10)
+        if push.type == kind:
+            return push
+
+
+async def test_each_node_calls_its_own_hub(nodes: tuple[Stack, Stack], clients: Any) -> None:
+    a, b = nodes
+    on_a, on_b = await clients(a, "alice"), await clients(b, "bob")
+    assert await on_a.rpc("whoami") == {"hub": "a"}
+    assert await on_b.rpc("whoami") == {"hub": "b"}
+
+
+async def test_a_publish_through_node_b_reaches_a_client_on_node_a(
+    nodes: tuple[Stack, Stack], clients: Any
+) -> None:
+    a, b = nodes
+    room = channel()
+    on_a, on_b = await clients(a, "alice"), await clients(b, "bob")
+    await on_a.subscribe(room)
+    # Hub B's handler publishes through its publisher, i.e. through node B's server API.
+    reply = await on_b.rpc("announce", {"channel": room, "text": "hello from b"})
+    assert reply["hub"] == "b"
+    push = await next_push(on_a, "pub")
+    assert push.channel == room
+    assert push.body["data"] == {"text": "hello from b", "hub": "b"}
+    assert push.body["offset"] == reply["offset"]
+
+
+async def test_presence_lists_the_clients_of_both_nodes(nodes: tuple[Stack, Stack], clients: Any) -> None:
+    a, b = nodes
+    room = channel()
+    on_a, on_b = await clients(a, "alice"), await clients(b, "bob")
+    await on_a.subscribe(room)
+    await on_b.subscribe(room)
+    expected = {on_a.session["client"]: "alice", on_b.session["client"]: "bob"}
+    for client in (on_a, on_b):
+        presence = await client.presence(room)
+        assert {cid: info["user"] for cid, info in presence.items()} == expected
+        assert {info["conn_info"]["hub"] for info in presence.values()} == {"a", "b"}
+
+
+async def test_history_is_recovered_when_a_client_reconnects_to_the_other_node(
+    nodes: tuple[Stack, Stack], clients: Any
+) -> None:
+    a, b = nodes
+    room = channel()
+    async with RealtimeClient(a.ws_url, timeout=5) as first:
+        await first.connect(data={"user": "carol"})
+        subscribed = await first.subscribe(room)
+        assert subscribed.get("recoverable") is True
+        epoch, offset = subscribed["epoch"], subscribed.get("offset", 0)
+    # Missed while away: published through hub A and node A.
+    announcer = await clients(a, "dave")
+    for text in ("one", "two", "three"):
+        await announcer.rpc("announce", {"channel": room, "text": text})
+    again = await clients(b, "carol")
+    recovered = await again.subscribe(room, recover=True, epoch=epoch, offset=offset)
+    assert recovered.get("recovered") is True
+    assert [p["data"]["text"] for p in recovered["publications"]] == ["one", "two", "three"]
+    assert recovered["epoch"] == epoch
+
+
+async def test_a_token_minted_from_hub_as_config_is_accepted_by_node_b(
+    nodes: tuple[Stack, Stack], clients: Any
+) -> None:
+    a, b = nodes
+    room = channel()
+    tokens = TokenMinter.from_settings(load(a.path, environ={}).centrifugo)
+    on_b = await clients(b, "grace")
+    # A subscription token skips the subscribe proxy: node B checks it with its own secret.
+    await on_b.subscribe(room, token=tokens.subscription("grace", room))
+    forged = TokenMinter(secret="another-secret-of-32-bytes-or-more!")
+    other = await clients(b, "grace")
+    with pytest.raises(ClientError):
+        await other.subscribe(room, token=forged.subscription("grace", room))
+
+
+async def test_the_engine_keeps_history_where_the_config_says(
+    nodes: tuple[Stack, Stack], clients: Any
+) -> None:
+    a, _ = nodes
+    room = channel()
+    await (await clients(a, "frank")).rpc("announce", {"channel": room, "text": "kept"})
+    if "redis_cluster_addresses" in a.config["centrifugo"]:
+        servers = [f"redis://{address}" for address in a.config["centrifugo"]["redis_cluster_addresses"]]
+    else:
+        servers = [a.config["centrifugo"]["redis_url"]]
+    keys = []
+    for url in servers:
+        r = redis.Redis.from_url(url, decode_responses=True)
+        keys += [key for key in r.scan_iter(f"{a.config['centrifugo']['redis_prefix']}*") if room in key]
+        r.close()
+    assert keys, f"no engine key of {room} on {servers}"
+
+
+async def test_a_job_pushed_through_hub_a_runs_on_hub_b(
+    nodes: tuple[Stack, Stack], clients: Any, tmp_path: Path
+) -> None:
+    a, _ = nodes
+    out = tmp_path / "runs.txt"
+    on_a = await clients(a, "erin")
+    job_ids = [f"job-{i}-{uuid.uuid4().hex[:6]}" for i in range(5)]
+    for job_id in job_ids:
+        reply = await on_a.rpc("enqueue", {"file": str(out), "id": job_id})
+        assert reply == {"hub": "a", "id": job_id}
+
+    def ran() -> list[list[str]]:
+        return [line.split() for line in out.read_text().splitlines()] if out.exists() else []
+
+    wait_until(lambda: len(ran()) >= len(job_ids), 30, "the jobs")
+    assert sorted(job for job, _, _ in ran()) == sorted(job_ids)  # each ran once
+    assert {hub for _, hub, _ in ran()} == {"b"}  # hub A consumes nothing
+
+
+def job_runs(path: Path) -> collections.Counter[tuple[str, str]]:
+    """How many times each (job id, hub) ran to its end."""
+    text = path.read_text() if path.exists() else ""
+    return collections.Counter((job, hub) for job, hub, _ in (line.split() for line in text.splitlines()))
+
+
+async def eventually(predicate: Any, within: float, what: str) -> None:
+    """``wait_until`` that keeps the event loop (and the clients' readers) running."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{what} not ready within {within}s")
+        await asyncio.sleep(0.05)
+
+
+async def test_sigterm_to_one_hub_under_load_finishes_its_calls_and_loses_no_job(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    out, started = tmp_path / "runs.txt", tmp_path / "started.txt"
+    with two_instances(redis_url, tmp_path_factory) as (a, b):
+        async with Jobs(load(a.path, environ={}).jobs) as jobs:  # a producer outside both hubs
+            ids = await jobs.push_many(
+                [JobSpec("record", {"file": str(out), "sleep": 0.2}) for _ in range(200)]
+            )
+        await eventually(
+            lambda: {hub for _, hub in job_runs(out)} == {"a", "b"}, 30, "both hubs running jobs"
+        )
+        async with AsyncExitStack() as exits:
+            callers = [
+                await exits.enter_async_context(RealtimeClient(b.ws_url, timeout=15)) for _ in range(8)
+            ]
+            for i, caller in enumerate(callers):
+                await caller.connect(data={"user": f"caller-{i}"})
+            calls = [
+                asyncio.create_task(
+                    caller.rpc("slow", {"file": str(started), "id": f"call-{i}", "sleep": 1.5})
+                )
+                for i, caller in enumerate(callers)
+            ]
+            await eventually(
+                lambda: started.exists() and len(started.read_text().split()) == 8, 15, "8 calls"
+            )
+            assert b.hub is not None
+            b.hub.send_signal(signal.SIGTERM)
+            done_at_sigterm = len({job for job, _ in job_runs(out)})
+            assert done_at_sigterm < len(ids), "every job ran before the SIGTERM: the test proves nothing"
+            replies = await asyncio.gather(*calls)
+            # Every call hub B had accepted finished with its answer.
+            assert replies == [{"hub": "b", "id": f"call-{i}"} for i in range(8)]
+            assert await asyncio.to_thread(b.hub.wait, 30) == 0
+            # Node B stays up without its hub: its clients' calls get the temporary error 100.
+            with pytest.raises(ReplyError) as refused:
+                await callers[0].rpc("whoami")
+            assert (refused.value.code, refused.value.temporary) == (100, True)
+        # New calls reach the other instance: a client reconnecting to node A gets hub A.
+        async with RealtimeClient(a.ws_url, timeout=5) as late:
+            await late.connect(data={"user": "late"})
+            assert await late.rpc("whoami") == {"hub": "a"}
+        # No job lost: hub A runs what hub B did not finish (claimed after claim_timeout).
+        await eventually(lambda: {job for job, _ in job_runs(out)} >= set(ids), 60, "every job run")
+    runs = job_runs(out)
+    per_job = collections.Counter(job for job, _ in runs.elements())
+    assert set(per_job) == set(ids)
+    print(f"jobs done at the SIGTERM: {done_at_sigterm}; run twice: {sum(n > 1 for n in per_job.values())}")
+
+
+TOPOLOGIES = {
+    "one": {"redis_url": "redis://127.0.0.1:6379/0", "redis_prefix": "app:rt"},
+    "sharded": {"redis_addresses": ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]},
+    "sentinel": {
+        "redis_sentinel_addresses": ["10.0.0.1:26379", "10.0.0.2:26379"],
+        "redis_sentinel_master": "main",
+    },
+    "cluster": {"redis_cluster_addresses": ["10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"]},
+}
+
+
+@pytest.mark.parametrize("topology", sorted(TOPOLOGIES))
+def test_each_redis_topology_passes_centrifugo_strict_check(tmp_path: Path, topology: str) -> None:
+    config = stack_config(APP, "http", centrifugo={"engine": "redis", **TOPOLOGIES[topology]})
+    (tmp_path / "hub.yaml").write_text(json.dumps(config))
+    rendered = subprocess.run([str(HUB), "centrifugo", "config", "-c", str(tmp_path / "hub.yaml")], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    redis = json.loads(rendered.stdout)["engine"]["redis"]
+    assert set(redis) & {"address", "sentinel_address", "cluster_address"}
+    (tmp_path / "centrifugo.json").write_text(rendered.stdout)
+    check = subprocess.run([str(find_binary()), "checkconfig", "--strict", "-c", str(tmp_path / "centrifugo.json")],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert check.returncode == 0, check.stderr + check.stdout
