@@ -56,36 +56,33 @@ class SlotExecutor:
     async def handle(self, request: Request) -> Outcome:
         """Run the handler in a free slot; :class:`Overloaded` or :class:`CallFailed` on faults."""
         await self._acquire()
-        call = next(self._ids)
-        self.running[call] = time.monotonic()
         try:
-            async with asyncio.timeout(self.exec_timeout):
-                return await self.app.run(request)
+            return await self._in_slot(self.app.run(request))
         except TimeoutError:
-            self.on_limit("exec_timeout")
             raise CallFailed(
                 f"{request.kind} handler exceeded the exec timeout ({self.exec_timeout}s)"
             ) from None
-        finally:
-            del self.running[call]
-            self._slots.release()
-            self.served += 1
-            self.idle_since = time.monotonic()
-            if self.max_calls and self.served == self.max_calls:
-                self.on_limit("max_calls")
 
-    # -- jobs (hub.jobs.Runner): a job takes a call's slot, under the same limits -------------
     async def run_job(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """Run a job in a slot (waiting as long as it takes: a consumer fetches at most prefetch)."""
+        """Run a job in a slot (hub.jobs.Runner), under the same limits as a call; it waits as
+        long as it takes for the slot, since a consumer fetches at most ``prefetch`` jobs."""
         await self._slots.acquire()
+        try:
+            return await self._in_slot(fn())
+        except TimeoutError:
+            raise JobTimeout(f"job exceeded the exec timeout ({self.exec_timeout}s)") from None
+
+    async def _in_slot(self, work: Awaitable[T]) -> T:
+        """Await ``work`` in the slot just acquired, under the exec timeout; then count it,
+        free the slot and apply the worker's limits (exec timeout, max calls)."""
         call = next(self._ids)
         self.running[call] = time.monotonic()
         try:
             async with asyncio.timeout(self.exec_timeout):
-                return await fn()
+                return await work
         except TimeoutError:
             self.on_limit("exec_timeout")
-            raise JobTimeout(f"job exceeded the exec timeout ({self.exec_timeout}s)") from None
+            raise
         finally:
             del self.running[call]
             self._slots.release()
@@ -93,8 +90,6 @@ class SlotExecutor:
             self.idle_since = time.monotonic()
             if self.max_calls and self.served == self.max_calls:
                 self.on_limit("max_calls")
-
-    # -- end of jobs ---------------------------------------------------------------------------
 
     async def _acquire(self) -> None:
         if not self._slots.locked():
