@@ -6,6 +6,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._batch import SIZE_BUCKETS, PublisherCounts
     from .errors import (
         ApiError,
         ApiTimeoutError,
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 #: Where each export lives, loaded on first use (PEP 562): importing one module of the
 #: package does not load the rest.
 _EXPORTS = {
+    "SIZE_BUCKETS": "._batch",
+    "PublisherCounts": "._batch",
     "ApiError": ".errors",
     "ApiTimeoutError": ".errors",
     "ClientError": ".errors",
@@ -49,6 +52,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "SIZE_BUCKETS",
     "ApiError",
     "ApiTimeoutError",
     "ClientError",
@@ -62,6 +66,7 @@ __all__ = [
     "Publication",
     "Published",
     "Publisher",
+    "PublisherCounts",
     "PublisherError",
     "PublisherSettings",
     "Push",

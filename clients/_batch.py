@@ -14,6 +14,7 @@ an idempotency key, so a resend never publishes twice.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import random
@@ -36,6 +37,25 @@ log = logging.getLogger(__name__)
 
 BACKOFF_MIN = 0.05
 BACKOFF_MAX = 1.0
+
+
+#: Upper bounds of the batch-size histogram (commands per request).
+SIZE_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+@dataclass(slots=True)
+class PublisherCounts:
+    """What a publisher has done since it opened (the hub's /metrics sums them over the pool)."""
+
+    #: Batch requests sent, retries included.
+    requests: int = 0
+    #: Calls sent again after a transient failure.
+    retried: int = 0
+    #: Finished calls by outcome: "ok", or the error's type (ApiError, NetworkError, ...).
+    outcomes: dict[str, int] = field(default_factory=dict)
+    #: Commands per request: counts per SIZE_BUCKETS bucket (+Inf last), and their sum.
+    sizes: list[int] = field(default_factory=lambda: [0] * (len(SIZE_BUCKETS) + 1))
+    size_sum: int = 0
 
 
 @dataclass(slots=True, eq=False)
@@ -72,8 +92,7 @@ class Batcher:
         self._idle.set()
         self._slots = asyncio.Semaphore(concurrency)
         self._closed = False
-        #: Batch requests sent so far (retries included).
-        self.requests = 0
+        self.counts = PublisherCounts()
         self._inflight = 0
 
     @property
@@ -98,9 +117,14 @@ class Batcher:
         self._ready.set()
         if len(self._queue) >= self.max_size:
             self._full.set()
+        outcome = "ok"
         try:
             return await call.future
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
         finally:
+            self.counts.outcomes[outcome] = self.counts.outcomes.get(outcome, 0) + 1
             self._pending -= 1
             if not self._pending:
                 self._idle.set()
@@ -170,6 +194,7 @@ class Batcher:
                     else:
                         batch.append(call)
                 if batch:
+                    self.counts.retried += len(batch)
                     # The first retry of a batch is worth a warning; the rest would only repeat it.
                     level = logging.WARNING if first_retry else logging.DEBUG
                     first_retry = False
@@ -184,7 +209,10 @@ class Batcher:
 
     async def _attempt(self, batch: list[_Call]) -> tuple[list[_Call], PublisherError | None]:
         """Send once; settle what is settled; return the calls worth another try."""
-        self.requests += 1
+        c = self.counts
+        c.requests += 1
+        c.sizes[bisect.bisect_left(SIZE_BUCKETS, len(batch))] += 1
+        c.size_sum += len(batch)
         try:
             replies = await self.transport.batch([c.command for c in batch])
         except (NetworkError, ApiTimeoutError) as exc:

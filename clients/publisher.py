@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal, Self
 
 import msgspec
 
-from ._batch import Batcher
+from ._batch import Batcher, PublisherCounts
 from ._transport import GrpcTransport, HttpTransport, Transport
 from .errors import ApiError, ClosedError
 from .results import ClientInfo, History, Node, PresenceStats, Published, StreamPosition
@@ -154,7 +154,12 @@ class Publisher:
     @property
     def requests(self) -> int:
         """Batch requests sent to Centrifugo so far, retries included (0 when not open)."""
-        return self._batcher.requests if self._batcher is not None else 0
+        return self._batcher.counts.requests if self._batcher is not None else 0
+
+    @property
+    def counts(self) -> PublisherCounts | None:
+        """What this publisher has done since it opened (requests, outcomes, batch sizes), or None."""
+        return self._batcher.counts if self._batcher is not None else None
 
     async def _call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if self._batcher is None:

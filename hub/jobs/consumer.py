@@ -22,6 +22,7 @@ import inspect
 import logging
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
@@ -93,6 +94,14 @@ class Consumer:
         self.inflight = dict.fromkeys(self.pipelines, 0)
         #: Jobs settled since the start, by outcome (done, retried, dead).
         self.settled = dict.fromkeys(("done", "retried", "dead"), 0)
+        # On the app's metrics, so the ops listener's /metrics sums them over the pool.
+        self._settled = app.metrics.counter(
+            "hub_jobs_settled", "Jobs finished, by pipeline and outcome (done, retried, dead).",
+            ["pipeline", "outcome"],
+        )  # fmt: skip
+        self._run_seconds = app.metrics.histogram(
+            "hub_jobs_run_seconds", "Time a job's handler ran, by pipeline.", ["pipeline"]
+        )
         self._room = asyncio.Condition()
         self._loops: list[asyncio.Task[None]] = []
         self._main: asyncio.Task[None] | None = None
@@ -180,35 +189,38 @@ class Consumer:
         p = self.jobs.settings.pipelines[d.pipeline]
         e = d.envelope
         if e is None:
-            await self._settle("dead", lambda: driver.bury(d, f"bad envelope: {d.problem}"))
+            await self._settle(d, "dead", lambda: driver.bury(d, f"bad envelope: {d.problem}"))
             return
         fn = self.app.job_handler(e.name)
         if fn is None:
             await self._settle(
-                "dead", lambda: driver.bury(d, f"unknown job name {e.name!r}: no @app.job handler")
+                d, "dead", lambda: driver.bury(d, f"unknown job name {e.name!r}: no @app.job handler")
             )
             return
         if d.attempt > p.max_attempts:  # its earlier runs were lost with their consumers
             reason = (
                 f"gave up after {d.attempt - 1} attempts; last error: {d.last_error or 'consumer vanished'}"
             )
-            await self._settle("dead", lambda: driver.bury(d, reason))
+            await self._settle(d, "dead", lambda: driver.bury(d, reason))
             return
         job = Job(id=e.id, name=e.name, payload=e.payload, attempt=d.attempt, pipeline=d.pipeline,
                   headers=e.headers, app=self.app)  # fmt: skip
+        started = time.perf_counter()
         try:
             result = await self.runner.run_job(lambda: call_handler(fn, job))
         except Exception as exc:
+            self._run_seconds.labels(d.pipeline).observe(time.perf_counter() - started)
             error = f"{type(exc).__name__}: {exc}"
             log.warning("jobs: %s %s attempt %d failed: %s", e.name, e.id, d.attempt, error)
             if d.attempt >= p.max_attempts:
-                await self._settle("dead", lambda: driver.bury(d, error))
+                await self._settle(d, "dead", lambda: driver.bury(d, error))
             else:
-                await self._settle("retried", lambda: driver.retry(d, error, p.backoff.delay(d.attempt)))
+                await self._settle(d, "retried", lambda: driver.retry(d, error, p.backoff.delay(d.attempt)))
             return
-        await self._settle("done", lambda: driver.ack(d, result))
+        self._run_seconds.labels(d.pipeline).observe(time.perf_counter() - started)
+        await self._settle(d, "done", lambda: driver.ack(d, result))
 
-    async def _settle(self, outcome: str, step: Callable[[], Awaitable[None]]) -> None:
+    async def _settle(self, d: Delivery, outcome: str, step: Callable[[], Awaitable[None]]) -> None:
         """Run a settling step, retrying while the broker is away; a job never settled runs again."""
         backoff = BACKOFF_MIN
         for attempt in range(SETTLE_TRIES):
@@ -223,6 +235,7 @@ class Consumer:
                 backoff = min(backoff * 2, BACKOFF_MAX)
             else:
                 self.settled[outcome] += 1
+                self._settled.labels(d.pipeline, outcome).inc()
                 return
 
 

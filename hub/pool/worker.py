@@ -32,6 +32,7 @@ from contextlib import AsyncExitStack
 
 import psutil
 
+from hub.clients import SIZE_BUCKETS
 from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, http_app, run_listeners
 
 from ..app import App
@@ -138,19 +139,25 @@ class Worker:
         )  # fmt: skip
 
     def _own_metrics(self) -> list[Family]:
-        """What the worker counts besides calls: jobs settled, the publisher's requests."""
-        own = []
-        if self.jobs is not None:
-            settled = [Series(labels=(k,), value=v) for k, v in self.jobs.settled.items()]
-            help = "Jobs this pool's workers finished with: done, retried, dead."
-            own.append(Family(name="hub_jobs_settled", kind="counter", help=help, labels=("outcome",),
-                              series=settled))  # fmt: skip
+        """The worker's publisher's counts (jobs count on the app's metrics themselves)."""
         publisher = self.app._publisher
-        if publisher is not None:
-            help = "Batch requests the workers' publishers sent to Centrifugo, retries included."
-            own.append(Family(name="hub_publisher_requests", kind="counter", help=help, labels=(),
-                              series=[Series(labels=(), value=publisher.requests)]))  # fmt: skip
-        return own
+        counts = publisher.counts if publisher is not None else None
+        if counts is None:
+            return []
+        one = (Series(labels=(), value=counts.requests),)
+        return [
+            Family(name="hub_publisher_requests", kind="counter", labels=(), series=list(one),
+                   help="Batch requests the workers' publishers sent to Centrifugo, retries included."),
+            Family(name="hub_publisher_calls", kind="counter", labels=("outcome",),
+                   series=[Series(labels=(o,), value=n) for o, n in counts.outcomes.items()],
+                   help="Publisher calls finished, by outcome: ok, or the error's type."),
+            Family(name="hub_publisher_retried", kind="counter", labels=(),
+                   series=[Series(labels=(), value=counts.retried)],
+                   help="Publisher calls sent again after a transient failure."),
+            Family(name="hub_publisher_batch_size", kind="histogram", labels=(), bounds=SIZE_BUCKETS,
+                   series=[Series(labels=(), value=counts.size_sum, buckets=tuple(counts.sizes))],
+                   help="Commands per batch request to Centrifugo's API."),
+        ]  # fmt: skip
 
     async def _beat(self, writer: asyncio.StreamWriter, stats: CallStats) -> None:
         while True:

@@ -35,6 +35,12 @@ async def hit(request: RPCRequest) -> int:
     return os.getpid()
 
 
+@app.job("tick")
+async def tick(job: Any) -> int:
+    """A job run in whichever worker fetches it."""
+    return os.getpid()
+
+
 @app.rpc("pid")
 async def pid(request: RPCRequest) -> int:
     return os.getpid()

@@ -16,7 +16,7 @@ from typing import Any
 import psutil
 import pytest
 
-from hub.clients import RealtimeClient
+from hub.clients import RealtimeClient, ReplyError
 
 from .pool_helpers import serving, status, wait_for
 from .servers import HUB, Stack, free_port, redis_server, stack_config, wait_until
@@ -35,7 +35,7 @@ def get(url: str) -> tuple[int, str, str]:
 
 def sample(text: str, name: str, **labels: str) -> float:
     """One sample's value in Prometheus text (0 when absent)."""
-    want = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))  # prometheus-client sorts them
     pattern = (
         rf"^{re.escape(name)}(?:\{{{re.escape(want)}\}})? (\S+)$" if want else rf"^{re.escape(name)} (\S+)$"
     )
@@ -126,6 +126,38 @@ async def test_application_metrics_from_every_worker_in_one_scrape(pooled: Stack
     text = get(ops_url(pooled) + "/metrics")[2]
     assert "# HELP test_hits_total Calls of the hit RPC, by who asked." in text
     assert "# TYPE hub_publisher_requests_total counter" in text  # each worker's publisher, summed
+
+
+async def test_jobs_and_publisher_families_sum_over_the_pool(pooled: Stack) -> None:
+    def scrape() -> str:
+        return get(ops_url(pooled) + "/metrics")[2]
+
+    done = sample(scrape(), "hub_jobs_settled_total", pipeline="default", outcome="done")
+    for n in range(5):  # the memory pipeline, through the running service's socket
+        command = [str(HUB), "jobs", "push", "-c", str(pooled.path), "tick", str(n)]
+        pushed = await asyncio.to_thread(subprocess.run, command, capture_output=True, text=True)
+        assert pushed.returncode == 0, pushed.stderr
+    wait_until(
+        lambda: sample(scrape(), "hub_jobs_settled_total", pipeline="default", outcome="done") == done + 5,
+        10, "the five jobs counted",
+    )  # fmt: skip
+    assert sample(scrape(), "hub_jobs_run_seconds_count", pipeline="default") >= 5
+
+    def calls() -> float:
+        text = scrape()
+        return sum(float(v) for v in re.findall(r"^hub_publisher_calls_total\{[^}]*\} (\S+)$", text, re.M))
+
+    before = calls()
+    async with RealtimeClient(pooled.ws_url) as client:
+        await client.connect(data={"user": "pub"})
+        for n in range(4):  # each publishes once from its worker, to a namespace that is not there
+            with pytest.raises(ReplyError):  # the publish fails, so the handler does
+                await client.rpc("announce", n)
+    wait_until(lambda: calls() == before + 4, 5, "the four publishes counted")
+    text = scrape()
+    assert sample(text, "hub_publisher_calls_total", outcome="ApiError") >= 4  # errors by type
+    assert sample(text, "hub_publisher_batch_size_count") >= 4
+    assert sample(text, "hub_publisher_requests_total") >= 4
 
 
 def test_health_and_ready_with_a_breakdown(pooled: Stack) -> None:
