@@ -53,13 +53,13 @@ async def jobs(settings: Settings, config: str) -> Part:
     if not settings.jobs.pipelines:
         return Part("jobs", True, ["no pipelines configured"])
     from .jobs.broker_socket import broker_path
-    from .jobs.commands import _stats
+    from .jobs.commands import pipeline_stats
     from .jobs.commands import table as jobs_table
     from .jobs.pipelines import Jobs
 
     try:
         async with Jobs(settings.jobs, socket=broker_path(config)) as pipelines:
-            rows = [await _stats(pipelines, name) for name in pipelines.drivers]
+            rows = [await pipeline_stats(pipelines, name) for name in pipelines.drivers]
     except Exception as exc:  # a part that cannot be reached says why; the others still show
         return Part("jobs", False, [f"{type(exc).__name__}: {exc}"])
     return Part("jobs", not any(isinstance(r, str) for r in rows), jobs_table(rows).splitlines())

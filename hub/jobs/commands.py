@@ -34,7 +34,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             options = {"pipeline": args.pipeline, "delay": args.delay, "job_id": args.id}
             print(await jobs.push(args.name, payload, **options))
         elif verb == "stats":
-            rows = [await _stats(jobs, name) for name in jobs.drivers]
+            rows = [await pipeline_stats(jobs, name) for name in jobs.drivers]
             print(json.dumps(msgspec.to_builtins(rows)) if args.json else table(rows))
         elif verb == "status":
             found = await jobs.status(args.id)
@@ -50,7 +50,8 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _stats(jobs: Jobs, name: str) -> PipelineStats | str:
+async def pipeline_stats(jobs: Jobs, name: str) -> PipelineStats | str:
+    """One pipeline's counts, or a line saying why they could not be read."""
     try:
         return await jobs.drivers[name].stats()
     except BrokerError as exc:
