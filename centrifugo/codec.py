@@ -9,6 +9,7 @@ One generic path for every kind, driven by :data:`hub.centrifugo.kinds.KINDS`::
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -113,14 +114,21 @@ def encode_json(kind: Kind, outcome: m.Outcome, *, binary: bool) -> bytes:
     return _ENCODER.encode({"result": _wire_fields(outcome, binary, raw_json=True)})
 
 
+def _new(cls: type[Message], **fields: Any) -> Message:
+    """``cls(**fields)``: generated messages take their fields as keywords (Message's stubs do not say so)."""
+    make: Callable[..., Message] = cls
+    return make(**fields)
+
+
 def encode_pb(kind: Kind, outcome: m.Outcome, *, binary: bool) -> Message:
     """Encode an outcome as the gRPC proxy's response message."""
     if isinstance(outcome, m.Error):
-        return kind.pb_response(error=msgspec.structs.asdict(outcome))
+        return _new(kind.pb_response, error=msgspec.structs.asdict(outcome))
     if isinstance(outcome, m.Disconnect):
-        return kind.pb_response(disconnect=msgspec.structs.asdict(outcome))
+        return _new(kind.pb_response, disconnect=msgspec.structs.asdict(outcome))
     _check_result(kind, outcome)
-    return kind.pb_response(result=kind.pb_result(**_wire_fields(outcome, binary, raw_json=False)))
+    result = _new(kind.pb_result, **_wire_fields(outcome, binary, raw_json=False))
+    return _new(kind.pb_response, result=result)
 
 
 def _check_result(kind: Kind, outcome: m.Result) -> None:
