@@ -1,0 +1,144 @@
+"""hub.yaml ``web:``: `hub serve` serves the application's own ASGI app next to the proxy.
+
+A real `hub serve` (pooled with 2 workers, and inline), a real Centrifugo, real sockets:
+the page, both workers answering, the web app's own lifespan in each worker, the token
+route's JWT accepted by Centrifugo, a view's publish reaching a subscribed client, the
+proxy's listener still refusing browser-like calls, and a SIGTERM that lets a slow
+request finish before the hub exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import threading
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hub.clients import RealtimeClient
+
+from .servers import Stack, free_port, stack_config, wait_until
+
+APP = "tests.integration.web_app:app"
+WEB = "tests.integration.web_app:web"
+NAMESPACES = {"pub": {"public": True}}
+
+
+def web_stack(tmp: Path, workers: int) -> Stack:
+    config = stack_config(
+        APP, "http", centrifugo={"namespaces": NAMESPACES}, pool={"workers": workers},
+        web={"app": WEB, "port": free_port()},
+    )  # fmt: skip
+    return Stack(tmp, config)
+
+
+def web_url(stack: Stack) -> str:
+    return f"http://127.0.0.1:{stack.config['web']['port']}"
+
+
+def request(url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    """One request on a fresh connection: (status, body)."""
+    data = json.dumps(body).encode() if body is not None else None
+    call = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(call, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.fixture(scope="module")
+def pooled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with web_stack(tmp_path_factory.mktemp("web-pooled"), workers=2).running() as stack:
+        yield stack
+
+
+def test_the_page_is_served_on_the_web_address(pooled: Stack) -> None:
+    status, body = request(web_url(pooled) + "/")
+    assert status == 200
+    assert b"<h1>hello from " in body
+
+
+def test_both_workers_serve_the_web_app_each_with_its_own_lifespan(pooled: Stack) -> None:
+    pids: set[int] = set()
+
+    def both() -> bool:
+        status, body = request(web_url(pooled) + "/who")
+        answer = json.loads(body)
+        assert status == 200
+        assert answer["lifespan"], "the web app's lifespan did not run in the worker that answered"
+        pids.add(answer["pid"])
+        return len(pids) == 2
+
+    wait_until(both, 60, "answers from two workers")
+    assert pooled.hub is not None
+    assert pooled.hub.pid not in pids  # the supervisor serves nothing
+
+
+async def test_the_token_route_mints_a_jwt_centrifugo_accepts(pooled: Stack) -> None:
+    url = web_url(pooled) + "/centrifugo/token"
+    status, _ = await asyncio.to_thread(request, url, {})
+    assert status == 401  # no user
+    status, body = await asyncio.to_thread(request, url, {}, {"x-user": "ada"})
+    assert status == 200
+    async with RealtimeClient(pooled.ws_url) as client:
+        session = await client.connect(token=json.loads(body)["token"])
+        assert session["client"]
+
+
+async def test_a_view_publishes_through_the_hub_app_to_a_subscriber(pooled: Stack) -> None:
+    channel = f"pub:{uuid.uuid4().hex[:12]}"
+    _, body = await asyncio.to_thread(request, web_url(pooled) + "/centrifugo/token", {}, {"x-user": "bo"})
+    async with RealtimeClient(pooled.ws_url) as client:
+        await client.connect(token=json.loads(body)["token"])
+        await client.subscribe(channel)
+        status, _ = await asyncio.to_thread(
+            request, web_url(pooled) + "/publish", {"channel": channel, "text": "from a view"}
+        )
+        assert status == 200
+        async with asyncio.timeout(20):
+            while (push := await client.pushes.get()).type != "pub":
+                pass
+    assert push.channel == channel
+    assert push.body["data"]["text"] == "from a view"
+
+
+def test_the_proxy_listener_stays_private(pooled: Stack) -> None:
+    browser = {"Origin": web_url(pooled), "Content-Type": "application/json"}
+    status, body = request(pooled.proxy_url + "/centrifugo/connect", {"client": "c"}, browser)
+    assert status == 401, body  # no proxy secret
+    status, _ = request(web_url(pooled) + "/centrifugo/connect", {"client": "c"}, browser)
+    assert status in (404, 405)  # the web address does not serve the proxy
+
+
+def test_inline_mode_serves_the_same_app(tmp_path: Path) -> None:
+    with web_stack(tmp_path, workers=0).running(centrifugo=False) as stack:
+        status, body = request(web_url(stack) + "/who")
+        assert status == 200
+        assert stack.hub is not None
+        assert json.loads(body) == {"pid": stack.hub.pid, "lifespan": True}
+        status, _ = request(web_url(stack) + "/")
+        assert status == 200
+
+
+def test_sigterm_lets_a_slow_web_request_finish_and_the_hub_exits_0(tmp_path: Path) -> None:
+    stack = web_stack(tmp_path, workers=2)
+    mark = tmp_path / "in-flight"
+    answers: list[tuple[int, bytes]] = []
+    with stack.running(centrifugo=False):
+        assert stack.hub is not None
+        url = f"{web_url(stack)}/slow?seconds=2&mark={mark}"
+        slow = threading.Thread(target=lambda: answers.append(request(url)))
+        slow.start()
+        wait_until(mark.exists, 30, "the slow request in flight")
+        stack.hub.send_signal(signal.SIGTERM)
+        slow.join(30)
+        assert stack.hub.wait(30) == 0, stack.log_text()
+    assert answers == [(200, b"done")]
