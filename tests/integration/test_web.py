@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import subprocess
 import threading
 import urllib.error
 import urllib.request
@@ -24,7 +25,7 @@ import pytest
 
 from hub.clients import RealtimeClient
 
-from .servers import Stack, free_port, stack_config, wait_until
+from .servers import HUB, ROOT, Stack, free_port, http_ok, stack_config, wait_until
 
 APP = "tests.integration.web_app:app"
 WEB = "tests.integration.web_app:web"
@@ -34,7 +35,7 @@ NAMESPACES = {"pub": {"public": True}}
 def web_stack(tmp: Path, workers: int) -> Stack:
     config = stack_config(
         APP, "http", centrifugo={"namespaces": NAMESPACES}, pool={"workers": workers},
-        web={"app": WEB, "port": free_port()},
+        web={"app": WEB, "port": free_port()}, ops={"port": free_port()},
     )  # fmt: skip
     return Stack(tmp, config)
 
@@ -118,8 +119,49 @@ def test_the_proxy_listener_stays_private(pooled: Stack) -> None:
     assert status in (404, 405)  # the web address does not serve the proxy
 
 
+def test_readiness_has_a_web_part(pooled: Stack) -> None:
+    status, body = request(f"http://127.0.0.1:{pooled.config['ops']['port']}/ready")
+    assert status == 200
+    assert json.loads(body)["parts"]["web"] == {"ready": True, "state": "2 of 2 workers serving"}
+
+
+def check(tmp_path: Path, web: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    stack = Stack(tmp_path, stack_config(APP, "http", web=web))
+    stack.write()
+    return subprocess.run(
+        [str(HUB), "check", "-c", str(stack.path)], cwd=ROOT, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    ("web", "message"),
+    [
+        ({"app": "tests.integration.no_such_web:web", "port": 8080},
+         "web.app: cannot import 'tests.integration.no_such_web': ModuleNotFoundError"),
+        ({"app": "tests.integration.web_app:app", "port": 8080},
+         "web.app: 'tests.integration.web_app:app' is App, expected an ASGI app"),
+        ({"port": 8080}, "web.app: expected `module:attribute` of an ASGI app, since web.port is 8080"),
+        ({"app": WEB, "port": 8080, "hots": "0.0.0.0"}, "web.hots: unknown key (did you mean `host`?)"),
+    ],
+)  # fmt: skip
+def test_hub_check_refuses_a_bad_web_section_with_exit_2(
+    tmp_path: Path, web: dict[str, Any], message: str
+) -> None:
+    result = check(tmp_path, web)
+    assert result.returncode == 2
+    assert f"{tmp_path / 'hub.yaml'}: {message}" in result.stderr
+
+
+def test_hub_check_names_the_web_address(tmp_path: Path) -> None:
+    result = check(tmp_path, {"app": WEB, "port": 8080, "host": "0.0.0.0"})
+    assert result.returncode == 0, result.stderr
+    assert f"; web {WEB} on http://0.0.0.0:8080)" in result.stdout
+
+
 def test_inline_mode_serves_the_same_app(tmp_path: Path) -> None:
     with web_stack(tmp_path, workers=0).running(centrifugo=False) as stack:
+        # Inline, the web listener starts after the proxy's, whose /health the stack waited for.
+        wait_until(lambda: http_ok(web_url(stack) + "/"), 20, "the web listener")
         status, body = request(web_url(stack) + "/who")
         assert status == 200
         assert stack.hub is not None
