@@ -56,6 +56,6 @@ def watched(settings: Settings) -> list[Path]:
         found = importlib.util.find_spec(top) if module is None else None
         paths = getattr(module, "__path__", None) or (found and found.submodule_search_locations)
         for path in [Path(p) for p in paths or []] or [Path(settings.app_dir)]:
-            if path not in roots:
+            if not any(path == root or root in path.parents for root in roots):
                 roots.append(path)
     return roots
