@@ -184,3 +184,34 @@ def test_sigterm_lets_a_slow_web_request_finish_and_the_hub_exits_0(tmp_path: Pa
         slow.join(30)
         assert stack.hub.wait(30) == 0, stack.log_text()
     assert answers == [(200, b"done")]
+
+
+def test_reload_serves_an_edit_of_the_web_app(tmp_path: Path) -> None:
+    """`hub serve --reload`: an edit of the web app's own package is served by the new worker."""
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    (pages / "__init__.py").write_text("")
+    view = pages / "web.py"
+    view.write_text(
+        "from starlette.applications import Starlette\n"
+        "from starlette.responses import PlainTextResponse\n"
+        "from starlette.routing import Route\n\n"
+        "async def page(request):\n    return PlainTextResponse('old')\n\n"
+        "web = Starlette(routes=[Route('/', page)])\n"
+    )
+    (tmp_path / "hub_app.py").write_text("from hub import App\n\napp = App()\n")
+    stack = Stack(
+        tmp_path, stack_config("hub_app:app", "http", web={"app": "pages.web:web", "port": free_port()})
+    )
+    stack.write()
+    stack.hub = stack._spawn("hub", "serve", "--reload")
+    try:
+        wait_until(lambda: "reload: watching" in stack.log_text() or stack.hub.poll() is not None, 30, "hub")
+        assert request(web_url(stack) + "/") == (200, b"old")
+        view.write_text(view.read_text().replace("'old'", "'new'"))
+        wait_until(lambda: request(web_url(stack) + "/") == (200, b"new"), 30, "the edit served")
+    except BaseException:
+        print(stack.log_text())
+        raise
+    finally:
+        stack.stop_all()
