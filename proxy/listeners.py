@@ -200,9 +200,8 @@ class HttpServer(_Lifecycle):
             try:
                 self._sockets = [socket.create_server((config.host, config.port), backlog=config.backlog)]
             except OSError as exc:
-                where = f"{self.name}: " if self.name != "proxy" else ""  # (the hub names the proxy's)
                 why = os.strerror(exc.errno or 0)
-                raise ProxyError(f"{where}cannot listen on {self.address}: {why}") from exc
+                raise ProxyError(f"{self.name}: cannot listen on {self.address}: {why}") from exc
         self._task = asyncio.create_task(self._server.serve(self._sockets), name=f"http {self.address}")
         while not self._server.started:
             if self._task.done():
@@ -265,7 +264,7 @@ class GrpcServer(_Lifecycle):
     async def __aenter__(self) -> Self:
         self._open()
         if self._server.add_insecure_port(self.address) == 0:
-            raise ProxyError(f"cannot listen for gRPC on {self.address}")
+            raise ProxyError(f"proxy: cannot listen for gRPC on {self.address}")
         await self._server.start()
         log.info("proxy listening on grpc://%s", self.address)
         return self
