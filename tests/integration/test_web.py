@@ -32,12 +32,12 @@ WEB = "tests.integration.web_app:web"
 NAMESPACES = {"pub": {"public": True}}
 
 
-def web_stack(tmp: Path, workers: int) -> Stack:
+def web_stack(tmp: Path, workers: int, env: dict[str, str] | None = None) -> Stack:
     config = stack_config(
         APP, "http", centrifugo={"namespaces": NAMESPACES}, pool={"workers": workers},
         web={"app": WEB, "port": free_port()}, ops={"port": free_port()},
     )  # fmt: skip
-    return Stack(tmp, config)
+    return Stack(tmp, config, env=env or {})
 
 
 def web_url(stack: Stack) -> str:
@@ -171,7 +171,9 @@ def test_inline_mode_serves_the_same_app(tmp_path: Path) -> None:
 
 
 def test_sigterm_lets_a_slow_web_request_finish_and_the_hub_exits_0(tmp_path: Path) -> None:
-    stack = web_stack(tmp_path, workers=2)
+    marks = tmp_path / "shutdowns"
+    marks.mkdir()
+    stack = web_stack(tmp_path, workers=2, env={"WEB_APP_SHUTDOWN_MARKS": str(marks)})
     mark = tmp_path / "in-flight"
     answers: list[tuple[int, bytes]] = []
     with stack.running(centrifugo=False):
@@ -184,6 +186,8 @@ def test_sigterm_lets_a_slow_web_request_finish_and_the_hub_exits_0(tmp_path: Pa
         slow.join(30)
         assert stack.hub.wait(30) == 0, stack.log_text()
     assert answers == [(200, b"done")]
+    # Each worker ran the web app's lifespan shutdown, before its hub app's lifespan closed.
+    assert sorted(m.read_text() for m in marks.iterdir()) == ["publisher open"] * 2
 
 
 def test_reload_serves_an_edit_of_the_web_app(tmp_path: Path) -> None:
