@@ -219,3 +219,25 @@ def test_reload_serves_an_edit_of_the_web_app(tmp_path: Path) -> None:
         raise
     finally:
         stack.stop_all()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_web_lifespan_startup_that_fails_stops_the_hub_with_its_error(tmp_path: Path, workers: int) -> None:
+    (tmp_path / "failing_web.py").write_text(
+        "import contextlib\nfrom starlette.applications import Starlette\n\n"
+        "@contextlib.asynccontextmanager\nasync def lifespan(app):\n"
+        "    raise RuntimeError('database unreachable')\n    yield\n\n"
+        "web = Starlette(lifespan=lifespan)\n"
+    )
+    config = stack_config(
+        APP, "http", pool={"workers": workers}, web={"app": "failing_web:web", "port": free_port()}
+    )
+    config["app_dir"] = str(ROOT)
+    stack = Stack(tmp_path, config)
+    stack.write()
+    result = subprocess.run(  # from tmp_path, where failing_web.py is
+        [str(HUB), "serve", "-c", str(stack.path)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert "RuntimeError: database unreachable" in result.stderr
+    assert f"web: HTTP server on {web_url(stack)}: the app's lifespan startup failed" in result.stderr
