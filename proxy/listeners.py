@@ -84,22 +84,36 @@ class _Uvicorn(uvicorn.Server):
         # Signals belong to the hub's command line, which stops servers in order.
         yield
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets)
+        except SystemExit as exc:
+            # uvicorn exits the process when the app's lifespan startup fails; a SystemExit
+            # out of a task would stop the whole event loop, the proxy's listeners with it.
+            failed = getattr(getattr(self, "lifespan", None), "should_exit", False)
+            raise ProxyError(
+                "the app's lifespan startup failed (its error is logged above)" if failed else "did not start"
+            ) from exc
+
 
 class HttpServer(_Lifecycle):
     """Serves an ASGI app (the proxy's Starlette app) with uvicorn.
 
     ``sock`` is an already-bound listening socket to serve instead of binding
-    ``host:port`` (a worker pool passes every worker the same one).
+    ``host:port`` (a worker pool passes every worker the same one). ``lifespan=True``
+    runs the app's own ASGI lifespan (startup on entering, shutdown after the last
+    connection on leaving; an app without lifespan support is served all the same).
     """
 
     def __init__(
         self, app: ASGIApp, host: str, port: int, *, grace: float = 10.0, sock: socket.socket | None = None,
-        max_connection_age: float | None = None, name: str = "proxy",
+        max_connection_age: float | None = None, name: str = "proxy", lifespan: bool = False,
     ) -> None:  # fmt: skip
-        #: What the listener serves, for its log lines ("proxy", "ops").
+        #: What the listener serves, for its log lines ("proxy", "ops", "web").
         self.name = name
         config = uvicorn.Config(
-            self._asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off",
+            self._asgi, host=host, port=port, log_config=None, access_log=False,
+            lifespan="auto" if lifespan else "off",
             timeout_graceful_shutdown=math.ceil(grace), server_header=False, date_header=False,
             interface="asgi3", backlog=1 if sock is not None else 2048,
         )  # fmt: skip
@@ -196,12 +210,16 @@ class HttpServer(_Lifecycle):
             try:
                 self._sockets = [socket.create_server((config.host, config.port), backlog=config.backlog)]
             except OSError as exc:
-                raise ProxyError(f"cannot listen on {self.address}: {os.strerror(exc.errno or 0)}") from exc
+                why = os.strerror(exc.errno or 0)
+                raise ProxyError(f"{self.name}: cannot listen on {self.address}: {why}") from exc
         self._task = asyncio.create_task(self._server.serve(self._sockets), name=f"http {self.address}")
         while not self._server.started:
             if self._task.done():
-                self._task.result()
-                raise ProxyError(f"HTTP server on {self.address} did not start")
+                try:
+                    self._task.result()
+                except ProxyError as exc:
+                    raise ProxyError(f"{self.name}: HTTP server on {self.address}: {exc}") from exc
+                raise ProxyError(f"{self.name}: HTTP server on {self.address} did not start")
             await asyncio.sleep(0.01)
         if self._shared and not self._draining:  # (a draining server on uvloop closed its copy)
             # Serving a socket shared with sibling processes: asyncio accepts `backlog`
@@ -258,7 +276,7 @@ class GrpcServer(_Lifecycle):
     async def __aenter__(self) -> Self:
         self._open()
         if self._server.add_insecure_port(self.address) == 0:
-            raise ProxyError(f"cannot listen for gRPC on {self.address}")
+            raise ProxyError(f"proxy: cannot listen for gRPC on {self.address}")
         await self._server.start()
         log.info("proxy listening on grpc://%s", self.address)
         return self
