@@ -35,6 +35,12 @@ Jobs (docs/jobs.md): handlers by name, pushed from anywhere the lifespan is open
         return {"ok": True}
 
     await app.jobs.push("reports.build", {"user": "42"})
+
+Tokens for browsers (docs/web.md): ``app.tokens`` mints JWTs with the settings the
+process runs with, and ``app.token_routes(...)`` is the getToken endpoint for a web
+app that ``hub serve`` runs next to the proxy (hub.yaml ``web:``)::
+
+    web = Starlette(routes=app.token_routes(lambda request: request.cookies.get("user")))
 """
 
 from __future__ import annotations
@@ -44,9 +50,10 @@ import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable, Mapping
 from fnmatch import fnmatchcase
-from typing import Any, TypedDict, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from hub.centrifugo import (
+    CentrifugoSettings,
     Disconnect,
     Error,
     ErrorCode,
@@ -64,6 +71,10 @@ from .jobs.memory_driver import MemoryBroker
 from .metrics import Registry
 from .publishing import publisher_for
 from .settings import Settings
+from .tokens import Authenticate, Authorize, TokenMinter, token_routes
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
 
 HandlerFn = Callable[[Any], Any]
 
@@ -103,6 +114,9 @@ class App:
         self._jobs: dict[str, HandlerFn] = {}
         self._pipelines: Jobs | None = None
         self._lifespans: list[Lifespan] = []
+        #: The token settings of the open lifespan; the minter is made on first use.
+        self._token_settings: CentrifugoSettings | None = None
+        self._tokens: TokenMinter | None = None
 
     # -- registration ---------------------------------------------------------
 
@@ -233,6 +247,7 @@ class App:
         async with publisher_for(settings) as publisher, Jobs(settings.jobs, memory=memory) as jobs:
             self._publisher = publisher
             self._pipelines = jobs
+            self._token_settings = settings.centrifugo
             try:
                 async with contextlib.AsyncExitStack() as stack:
                     for fn in self._lifespans:
@@ -241,6 +256,7 @@ class App:
             finally:
                 self._publisher = None
                 self._pipelines = None
+                self._token_settings = self._tokens = None
 
     @property
     def publisher(self) -> Publisher:
@@ -261,6 +277,45 @@ class App:
                 "(`hub serve` opens them for handlers and jobs)"
             )
         return self._pipelines
+
+    @property
+    def tokens(self) -> TokenMinter:
+        """Mints connection and subscription JWTs with the settings this process runs with;
+        HubError outside the lifespan.
+
+            token = app.tokens.connection("42", info={"name": "Ada"})
+        """
+        if self._token_settings is None:
+            raise HubError(
+                "the app has no token settings: mint tokens inside `async with app.lifespan(settings):` "
+                "(`hub serve` opens it for handlers, jobs and the web app)"
+            )
+        if self._tokens is None:
+            self._tokens = TokenMinter.from_settings(self._token_settings)
+        return self._tokens
+
+    def token_routes(
+        self,
+        authenticate: Authenticate,
+        *,
+        authorize: Authorize | None = None,
+        path: str = "/centrifugo/token",
+        subscription_path: str = "/centrifugo/subscription-token",
+    ) -> list[BaseRoute]:
+        """The getToken endpoints (:func:`hub.tokens.token_routes`), minting with :attr:`tokens`.
+
+        Built at import time, they read :attr:`tokens` per request, so they serve in
+        any process where the lifespan is open (every worker of ``hub serve``)::
+
+            web = Starlette(routes=[*app.token_routes(user_of, authorize=may_join), ...])
+        """
+        return token_routes(
+            lambda: self.tokens,
+            authenticate,
+            authorize=authorize,
+            path=path,
+            subscription_path=subscription_path,
+        )
 
     async def publish(self, channel: str, data: Any, **options: Unpack[PublishOptions]) -> Published:
         """Publish ``data`` (any JSON value) to the subscribers of ``channel``.

@@ -263,11 +263,12 @@ async def _serve_until_signal(settings: Settings, service: Service, *, reload: b
     from .publishing import websocket_url
 
     async with service, asyncio.TaskGroup() as tasks:
-        p = settings.proxy
+        p, w = settings.proxy, settings.web
         log.info(
-            "hub ready: clients connect to %s; proxy http://%s:%d%s (Centrifugo calls it over %s)",
+            "hub ready: clients connect to %s; proxy http://%s:%d%s (Centrifugo calls it over %s)%s",
             websocket_url(settings), p.host, p.http_port,
             f", grpc://{p.host}:{p.grpc_port}" if p.grpc_port else "", p.transport,
+            f"; web {w.app} on http://{w.host}:{w.port}" if w.port else "",
         )  # fmt: skip
         if reload:
             from .reloader import watch_and_reset
@@ -317,7 +318,8 @@ def _check(args: argparse.Namespace) -> int:
     from hub.centrifugo import find_binary
 
     from .centrifugo_process import write_config
-    from .loader import import_app
+    from .errors import AppImportError
+    from .loader import import_app, import_web_app
     from .settings import weaknesses
 
     settings = _load(args)
@@ -326,15 +328,24 @@ def _check(args: argparse.Namespace) -> int:
         for problem in weak:
             print(f"{args.config}: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    app = import_app(settings.app, settings.app_dir)
+    try:
+        app = import_app(settings.app, settings.app_dir)
+        if settings.web.app:
+            import_web_app(settings.web.app, settings.app_dir)
+    except AppImportError as exc:
+        print(f"{args.config}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     usage = app.usage()
+    w = settings.web
+    web = f"; web {w.app} on http://{w.host}:{w.port}" if w.port else ""
     try:
         binary = find_binary()
     except BinaryNotFound as exc:
         if os.environ.get("CENTRIFUGO_BIN"):  # named explicitly, so it must be there
             print(f"hub: {exc}", file=sys.stderr)
             return EXIT_CONFIG
-        print(f"{args.config}: ok (Centrifugo not found, so its config was not checked by it)")
+        unchecked = "Centrifugo not found, so its config was not checked by it"
+        print(f"{args.config}: ok{web and f' ({web[2:]})'} ({unchecked})")
         return 0
     path = write_config(settings, usage)
     try:
@@ -347,7 +358,7 @@ def _check(args: argparse.Namespace) -> int:
         problem = (result.stderr or result.stdout).strip()
         print(f"{args.config}: Centrifugo rejects the rendered config: {problem}", file=sys.stderr)
         return EXIT_CONFIG
-    print(f"{args.config}: ok (app {settings.app} handles: {', '.join(usage.kinds()) or 'nothing'})")
+    print(f"{args.config}: ok (app {settings.app} handles: {', '.join(usage.kinds()) or 'nothing'}{web})")
     return 0
 
 

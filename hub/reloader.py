@@ -10,6 +10,7 @@ and line; the old workers keep serving.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import sys
 from pathlib import Path
@@ -44,8 +45,17 @@ async def watch_and_reset(settings: Settings, pool: Pool | None, stop: asyncio.E
 
 def watched(settings: Settings) -> list[Path]:
     """The folders to watch: the app's top-level package (``demo`` for ``demo.app:app``) if it
-    is one, else ``app_dir`` (a single-module app); never a whole repository with its .venv."""
-    top = settings.app.partition(":")[0].partition(".")[0]
-    module = sys.modules.get(top)
-    paths = list(getattr(module, "__path__", []))
-    return [Path(p) for p in paths] or [Path(settings.app_dir)]
+    is one, else ``app_dir`` (a single-module app); never a whole repository with its .venv.
+    The web app's (hub.yaml ``web.app``) too, when it lives in another package."""
+    roots: list[Path] = []
+    for spec in (settings.app, settings.web.app):
+        top = spec.partition(":")[0].partition(".")[0]
+        if not top:
+            continue
+        module = sys.modules.get(top)
+        found = importlib.util.find_spec(top) if module is None else None
+        paths = getattr(module, "__path__", None) or (found and found.submodule_search_locations)
+        for path in [Path(p) for p in paths or []] or [Path(settings.app_dir)]:
+            if not any(path == root or root in path.parents for root in roots):
+                roots.append(path)
+    return roots

@@ -6,6 +6,9 @@
 Leaving the stack stops Centrifugo (if the hub started it), then the
 listeners (no new calls; in-flight calls finish), then the executor.
 
+With hub.yaml ``web:``, the application's own ASGI app is served on its own
+public address next to the proxy's private one: by every pooled worker, or here inline.
+
 With ``pool: workers: N`` (N > 0, the default is the CPU count) and the config
 file's path, the listeners live in the pooled workers instead (:mod:`hub.pool`)
 and a control socket answers ``hub workers`` and ``hub reset``.
@@ -39,6 +42,7 @@ from .jobs.broker_socket import ENV as JOBS_SOCKET
 from .jobs.broker_socket import BrokerServer, broker_path
 from .jobs.consumer import LocalRunner, consuming
 from .jobs.memory_driver import MemoryBroker
+from .loader import import_web_app
 from .metrics import prometheus
 from .ops import OpsServer, Part, counter, gauge
 from .pool import Controllable, ControlServer, Inline, InlineExecutor, Pool, control_path
@@ -60,6 +64,8 @@ def check_ports(settings: Settings, *, with_centrifugo: bool = False) -> None:
         ports[1] = (*ports[1][:3], "; Centrifugo calls over HTTP here, so `proxy.grpc_port: 0` turns it off")
     if settings.ops.port:
         ports.append(("ops.port", settings.ops.host, settings.ops.port, ""))
+    if settings.web.port:
+        ports.append(("web.port", settings.web.host, settings.web.port, ""))
     if with_centrifugo:
         ports += [
             ("centrifugo.port", c.host, c.port, ""),
@@ -125,6 +131,12 @@ class Service:
                     await stack.enter_async_context(
                         GrpcServer(self.dispatcher, p.host, p.grpc_port, grace=grace)
                     )
+                w = s.web
+                if w.port:
+                    web = import_web_app(w.app, s.app_dir)
+                    await stack.enter_async_context(
+                        HttpServer(web, w.host, w.port, grace=grace, name="web", lifespan=True)
+                    )
                 runner = LocalRunner(s.pool.concurrency, s.pool.exec_limit(p.call_timeout))
                 await stack.enter_async_context(
                     consuming(self.app, runner, destroy_timeout=s.pool.destroy_timeout)
@@ -137,7 +149,7 @@ class Service:
                 await stack.enter_async_context(self.centrifugo)
         except ProxyError as exc:  # a listener that cannot start (a port taken since the check)
             await stack.aclose()
-            raise HubError(f"proxy: {exc}") from exc
+            raise HubError(str(exc) if str(exc).startswith("web:") else f"proxy: {exc}") from exc
         except BaseException:
             await stack.aclose()
             raise
@@ -160,7 +172,9 @@ class Service:
 
     def parts(self) -> list[Part]:
         """The parts readiness depends on: the proxy (its listeners, the pool), Centrifugo's child."""
-        parts: list[Part] = [_ProxyPart(self)]
+        parts: list[Part] = [_ListenerPart(self, "proxy")]
+        if self.settings.web.port:
+            parts.append(_ListenerPart(self, "web"))
         if self.with_centrifugo:
             parts.append(_CentrifugoPart(self))
         urls = sorted({p.url for p in self.settings.jobs.pipelines.values() if p.driver == "redis"})
@@ -183,11 +197,12 @@ class Service:
                           {(): restarts}, [])  # fmt: skip
 
 
-class _ProxyPart:
-    name = "proxy"
+class _ListenerPart:
+    """The proxy's listeners, or the web listener: each pooled worker serves both."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, name: str) -> None:
         self.service = service
+        self.name = name
 
     async def ready(self) -> tuple[bool, str]:
         pool = self.service.pool

@@ -49,6 +49,16 @@ class OpsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
 
 
+class WebSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The application's own web side (hub.yaml ``web:``): an ASGI app served by the workers (docs/web.md)."""
+
+    #: The ASGI app, as ``module:attribute`` (e.g. ``demo.web:web``), imported from ``app_dir``.
+    app: str = ""
+    host: str = "127.0.0.1"
+    #: 0 (the default) turns the web listener off; a port needs ``app``.
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The whole of hub.yaml."""
 
@@ -64,6 +74,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     publisher: PublisherSettings = PublisherSettings()
     pool: PoolSettings = PoolSettings()
     ops: OpsSettings = OpsSettings()
+    web: WebSettings = WebSettings()
     jobs: JobsSettings = JobsSettings()
 
 
@@ -156,6 +167,7 @@ def _check(s: Settings) -> list[str]:
     found = []
     if ":" not in s.app:
         found.append(f"app: expected `module:attribute`, got {s.app!r}")
+    found += _web_problems(s)
     if s.proxy.secret_header in s.proxy.forward_headers:
         found.append(
             f"proxy.forward_headers: must not contain the secret header "
@@ -187,6 +199,21 @@ def _check(s: Settings) -> list[str]:
         except TokenKeyError as exc:
             found.append(f"centrifugo.token_private_key: {exc}")
     return found
+
+
+def _web_problems(s: Settings) -> list[str]:
+    w = s.web
+    if w.app and ":" not in w.app:
+        return [f"web.app: expected `module:attribute` of an ASGI app (e.g. `demo.web:web`), got {w.app!r}"]
+    if w.port and not w.app:
+        return [f"web.app: expected `module:attribute` of an ASGI app, since web.port is {w.port}"]
+    p = s.proxy
+    taken = {"proxy.http_port": p.http_port, "proxy.grpc_port": p.grpc_port, "ops.port": s.ops.port}
+    for key, port in taken.items():
+        if w.port and port == w.port:
+            # The proxy's listener checks the proxy secret and stays private; the web side is public.
+            return [f"web.port: expected a port of its own, got {w.port}, which {key} uses"]
+    return []
 
 
 #: HS256 wants a key at least as long as its hash (RFC 7518 §3.2): 32 bytes.

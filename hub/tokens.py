@@ -137,7 +137,7 @@ class TokenMinter:
 
 
 def token_routes(
-    tokens: TokenMinter,
+    tokens: TokenMinter | Callable[[], TokenMinter],
     authenticate: Authenticate,
     *,
     authorize: Authorize | None = None,
@@ -149,7 +149,9 @@ def token_routes(
     ``POST {path}``: a connection token for the user ``authenticate(request)``
     returns, 401 when it returns None. With ``authorize``, also ``POST
     {subscription_path}`` with body ``{"channel": "..."}``: a subscription
-    token, 403 when ``authorize(user, channel)`` is false.
+    token, 403 when ``authorize(user, channel)`` is false. ``tokens`` is a
+    minter, or a function returning one, called per request (a minter that
+    exists only once the app runs: :meth:`hub.App.token_routes` passes ``lambda: app.tokens``).
 
         def user_of(request):
             return request.session.get("user_id")   # or a header, a cookie ...
@@ -162,6 +164,9 @@ def token_routes(
             (await (await fetch("/centrifugo/token", {method: "POST"})).json()).token})
     """
 
+    def minter() -> TokenMinter:
+        return tokens if isinstance(tokens, TokenMinter) else tokens()
+
     async def user_of(request: Request) -> str | None:
         user = authenticate(request)
         if inspect.isawaitable(user):
@@ -172,7 +177,7 @@ def token_routes(
         user = await user_of(request)
         if user is None:
             return JSONResponse({"error": "not authenticated"}, status_code=401)
-        return JSONResponse({"token": tokens.connection(user)})
+        return JSONResponse({"token": minter().connection(user)})
 
     async def subscription_token(request: Request) -> Response:
         assert authorize is not None
@@ -191,7 +196,7 @@ def token_routes(
             allowed = await allowed
         if not allowed:
             return JSONResponse({"error": "permission denied"}, status_code=403)
-        return JSONResponse({"token": tokens.subscription(user, channel)})
+        return JSONResponse({"token": minter().subscription(user, channel)})
 
     routes: list[BaseRoute] = [Route(path, connection_token, methods=["POST"])]
     if authorize is not None:

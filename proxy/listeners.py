@@ -89,21 +89,25 @@ class HttpServer(_Lifecycle):
     """Serves an ASGI app (the proxy's Starlette app) with uvicorn.
 
     ``sock`` is an already-bound listening socket to serve instead of binding
-    ``host:port`` (a worker pool passes every worker the same one).
+    ``host:port`` (a worker pool passes every worker the same one). ``lifespan=True``
+    runs the app's own ASGI lifespan (startup on entering, shutdown after the last
+    connection on leaving; an app without lifespan support is served all the same).
     """
 
     def __init__(
         self, app: ASGIApp, host: str, port: int, *, grace: float = 10.0, sock: socket.socket | None = None,
-        max_connection_age: float | None = None, name: str = "proxy",
+        max_connection_age: float | None = None, name: str = "proxy", lifespan: bool = False,
     ) -> None:  # fmt: skip
-        #: What the listener serves, for its log lines ("proxy", "ops").
+        #: What the listener serves, for its log lines ("proxy", "ops", "web").
         self.name = name
         config = uvicorn.Config(
-            self._asgi, host=host, port=port, log_config=None, access_log=False, lifespan="off",
+            self._asgi, host=host, port=port, log_config=None, access_log=False,
+            lifespan="auto" if lifespan else "off",
             timeout_graceful_shutdown=math.ceil(grace), server_header=False, date_header=False,
             interface="asgi3", backlog=1 if sock is not None else 2048,
         )  # fmt: skip
         self._app = app
+        self._lifespan = lifespan
         self._server = _Uvicorn(config)
         self._task: asyncio.Task[None] | None = None
         self._sockets = [sock] if sock is not None else None
@@ -196,12 +200,15 @@ class HttpServer(_Lifecycle):
             try:
                 self._sockets = [socket.create_server((config.host, config.port), backlog=config.backlog)]
             except OSError as exc:
-                raise ProxyError(f"cannot listen on {self.address}: {os.strerror(exc.errno or 0)}") from exc
+                where = f"{self.name}: " if self.name != "proxy" else ""  # (the hub names the proxy's)
+                why = os.strerror(exc.errno or 0)
+                raise ProxyError(f"{where}cannot listen on {self.address}: {why}") from exc
         self._task = asyncio.create_task(self._server.serve(self._sockets), name=f"http {self.address}")
         while not self._server.started:
             if self._task.done():
                 self._task.result()
-                raise ProxyError(f"HTTP server on {self.address} did not start")
+                why = " (the app's lifespan startup failed: see its error above)" if self._lifespan else ""
+                raise ProxyError(f"{self.name}: HTTP server on {self.address} did not start{why}")
             await asyncio.sleep(0.01)
         if self._shared and not self._draining:  # (a draining server on uvloop closed its copy)
             # Serving a socket shared with sibling processes: asyncio accepts `backlog`

@@ -6,7 +6,8 @@
 
 Prefork, gunicorn-style: the supervisor binds the proxy's HTTP listening socket
 once and hands it to every worker, so a worker that leaves never takes the
-accept queue with it; gRPC is served by every worker on one port with
+accept queue with it (and likewise the web socket of hub.yaml ``web:``, which
+the workers serve the application's own ASGI app on); gRPC is served by every worker on one port with
 SO_REUSEPORT. The supervisor never runs application code and holds no gRPC or
 Redis object. See docs/architecture.md for the shape and the state machine.
 """
@@ -64,6 +65,7 @@ class Pool:
         self.retired = CallStats()
         self.retired_metrics: list[Family] = []
         self._http: socket.socket | None = None
+        self._web: socket.socket | None = None
         self._runner: asyncio.Task[None] | None = None
         self._closing = False
         self._opened = False
@@ -86,6 +88,14 @@ class Pool:
             where = f"{p.host}:{p.http_port}"
             raise PoolError(f"proxy.http_port: cannot listen on {where}: {exc.strerror}") from exc
         sock.set_inheritable(True)
+        web = self.settings.web
+        if web.port:
+            try:
+                self._web = socket.create_server((web.host, web.port), backlog=SHARED_BACKLOG)
+            except OSError as exc:
+                sock.close()
+                raise PoolError(f"web.port: cannot listen on {web.host}:{web.port}: {exc.strerror}") from exc
+            self._web.set_inheritable(True)
         try:
             starting = [await self._spawn() for _ in range(self.limits.size)]
             for w in starting:
@@ -121,8 +131,9 @@ class Pool:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
-        if self._http is not None:
-            self._http.close()
+        for listening in (self._http, self._web):
+            if listening is not None:
+                listening.close()
         log.info("pool: stopped")
 
     # -- supervision ----------------------------------------------------------
@@ -169,12 +180,13 @@ class Pool:
         )
         assert self._http is not None
         parent, child = socket.socketpair()
+        fds = {"--control-fd": child.fileno(), "--http-fd": self._http.fileno()}
+        if self._web is not None:
+            fds["--web-fd"] = self._web.fileno()
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "hub.pool.worker",
-                "--control-fd", str(child.fileno()), "--http-fd", str(self._http.fileno()),
-                stdin=asyncio.subprocess.PIPE, pass_fds=(child.fileno(), self._http.fileno()),
-                start_new_session=True,
+                sys.executable, "-m", "hub.pool.worker", *(f"{k}={v}" for k, v in fds.items()),
+                stdin=asyncio.subprocess.PIPE, pass_fds=tuple(fds.values()), start_new_session=True,
             )  # fmt: skip
         except BaseException:
             parent.close()

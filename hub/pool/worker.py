@@ -4,7 +4,7 @@ Started by the supervisor (:mod:`hub.pool.supervisor`) as ``python -m hub.pool.w
 semantics: nothing is inherited but the file descriptors it is handed, nothing
 is pickled)::
 
-    python -m hub.pool.worker --control-fd 5 --http-fd 6   < Start message (settings, max_calls)
+    python -m hub.pool.worker --control-fd 5 --http-fd 6 [--web-fd 7]   < Start message (settings, max_calls)
 
 It reads its settings from stdin (:class:`hub.pool.messages.Start`): the ones the
 supervisor validated and runs with, so an edit of hub.yaml never reaches a worker
@@ -12,6 +12,9 @@ until the service restarts.
 
 It serves the HTTP listening socket the supervisor bound (shared by every
 worker) and listens for gRPC on the same port as its siblings (SO_REUSEPORT).
+With hub.yaml ``web:``, it also serves the application's own ASGI app on the web
+listening socket the supervisor bound, inside the hub app's lifespan (so views can
+``await app.publish(...)``); web requests bypass the slot executor and the proxy's counts.
 Over the control socket it says ``ready``, then sends a heartbeat every
 :data:`BEAT` seconds (calls served, running, waiting, the oldest call's start);
 it leaves when told ``drain``, when a limit says so (max calls, exec timeout),
@@ -31,13 +34,14 @@ import time
 from contextlib import AsyncExitStack
 
 import psutil
+from starlette.types import ASGIApp
 
 from hub.clients import SIZE_BUCKETS
 from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, http_app, run_listeners
 
 from ..app import App
 from ..jobs.consumer import Consumer, consuming
-from ..loader import import_app
+from ..loader import import_app, import_web_app
 from ..logs import configure
 from ..metrics import Family, Series
 from ..settings import Settings
@@ -56,13 +60,15 @@ class Worker:
     """The life of one worker process, from listening to leaving."""
 
     def __init__(self, settings: Settings, app: App, control: socket.socket, http: socket.socket,
-                 max_calls: int) -> None:  # fmt: skip
+                 max_calls: int, web: tuple[ASGIApp, socket.socket] | None = None) -> None:  # fmt: skip
         self.settings = settings
         self.app = app
         self._control = control
         self._http = http
+        #: The application's own ASGI app and the web listening socket (hub.yaml ``web:``).
+        self._web = web
         self._leave = asyncio.Event()
-        self._listener: HttpServer | None = None
+        self._listeners: list[HttpServer] = []
         self.jobs: Consumer | None = None  # this worker's own consumer of the jobs pipelines
         self.reason = ""
         pool = settings.pool
@@ -76,8 +82,8 @@ class Worker:
         if not self._leave.is_set():
             self.reason = reason
             log.info("worker %d leaving: %s", os.getpid(), reason)
-            if self._listener is not None:
-                self._listener.stop_accepting()  # at once: not one more connection for this worker
+            for listener in self._listeners:
+                listener.stop_accepting()  # at once: not one more connection for this worker
             if self.jobs is not None:
                 self.jobs.stop_fetching()  # nor one more job
             self._leave.set()
@@ -91,7 +97,7 @@ class Worker:
             await stack.enter_async_context(self.app.lifespan(self.settings))
             # Known to leave() before it is entered: calls are served from the first loop turn
             # of the server's start, and a limit reached then must stop accepting at once.
-            self._listener = http = HttpServer(
+            http = HttpServer(
                 http_app(dispatcher),
                 p.host,
                 p.http_port,
@@ -99,7 +105,16 @@ class Worker:
                 sock=self._http,
                 max_connection_age=pool.http_connection_ttl or None,
             )
+            self._listeners.append(http)
             await stack.enter_async_context(http)
+            if self._web is not None:
+                w = self.settings.web
+                web = HttpServer(
+                    self._web[0], w.host, w.port, grace=pool.destroy_timeout, sock=self._web[1], name="web",
+                    lifespan=True,
+                )  # fmt: skip
+                self._listeners.append(web)
+                await stack.enter_async_context(web)
             grpc = None
             if p.grpc_port:
                 grpc = GrpcServer(
@@ -122,7 +137,7 @@ class Worker:
                 move = pool.grpc_connection_ttl and self.reason != "shutdown"
                 wait = pool.destroy_timeout if move else 0
                 await asyncio.gather(
-                    http.drain(pool.destroy_timeout),
+                    *(listener.drain(pool.destroy_timeout) for listener in self._listeners),
                     _drain_grpc(grpc, p.grpc_port, wait) if grpc else _nothing(),
                     self.jobs.drain(pool.destroy_timeout) if self.jobs else _nothing(),
                 )
@@ -210,9 +225,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hub.pool.worker")
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--http-fd", type=int, required=True)
+    parser.add_argument("--web-fd", type=int)
     args = parser.parse_args(argv)
     control = socket.socket(fileno=args.control_fd)
     http = socket.socket(fileno=args.http_fd)
+    web_sock = socket.socket(fileno=args.web_fd) if args.web_fd is not None else None
     code = 0
     try:
         start = START.decode(sys.stdin.buffer.read())
@@ -222,10 +239,13 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("uvicorn.error").setLevel(max(logging.WARNING, logging.getLogger().level))
         sys.path.insert(0, os.getcwd())
         app = import_app(settings.app, settings.app_dir)
+        web = None
+        if web_sock is not None:  # after the hub app: the web app's views import it
+            web = (import_web_app(settings.web.app, settings.app_dir), web_sock)
         # Not joining the default executor's threads at the end: a sync handler stuck past
         # the exec timeout would keep this process alive after it answered every call.
         # Everything worth waiting for ended with Worker.run().
-        worker = Worker(settings, app, control, http, start.max_calls)
+        worker = Worker(settings, app, control, http, start.max_calls, web)
         run_listeners(worker.run(), wait_for_threads=False)
     except BaseException as exc:  # a worker reports why it failed, then goes
         if not isinstance(exc, KeyboardInterrupt | SystemExit):
