@@ -77,7 +77,13 @@ async function loadRooms() {
     const button = document.createElement("button");
     button.className = "room";
     button.dataset.room = name;
-    button.textContent = `# ${name}${locked ? " (locked)" : ""}`;
+    button.textContent = `# ${name}`;
+    if (locked) {
+      const note = document.createElement("span");
+      note.className = "muted small";
+      note.textContent = " locked";
+      button.append(note);
+    }
     button.addEventListener("click", () => join(name));
     item.append(button);
     list.append(item);
@@ -114,23 +120,27 @@ function join(name) {
   const channel = `chat:${name}`;
   const sub = centrifuge.newSubscription(channel, since ? { since } : {});
   subscription = sub;
-  let recovered = null; // [from, to]: offsets delivered by recovery
   let epoch = since?.epoch;
+  // Recovered publications are delivered right after 'subscribed', before anything else.
+  let recovering = false;
+  let missed = 0;
 
   sub.on("subscribed", async (ctx) => {
     sessionStorage.setItem("room", name);
     epoch = ctx.streamPosition?.epoch;
-    if (ctx.wasRecovering && ctx.recovered && since) {
-      const missed = ctx.streamPosition.offset - since.offset;
-      recovered = [since.offset, ctx.streamPosition.offset];
-      show("recovery", `recovered: true · ${missed} missed message${missed === 1 ? "" : "s"} since you left`);
-      $("recovery").dataset.missed = String(missed);
+    if (ctx.wasRecovering && ctx.recovered) {
+      recovering = true;
+      missed = 0;
+      setTimeout(() => {
+        recovering = false;
+        show("recovery", `recovered: true · ${missed} missed message${missed === 1 ? "" : "s"} since you left`);
+      }, 0);
     }
     savePosition(name, ctx.streamPosition?.offset ?? 0, epoch);
     setSending(true);
     try {
       const history = await sub.history({ limit: 50 });
-      for (const pub of history.publications) addMessage(unpack(pub.data), pub.offset, recovered);
+      for (const pub of history.publications) addMessage(unpack(pub.data), pub.offset, false);
       const { clients } = await sub.presence();
       for (const [client, info] of Object.entries(clients)) presence.set(client, info.user);
       renderPresence();
@@ -139,7 +149,8 @@ function join(name) {
     }
   });
   sub.on("publication", (ctx) => {
-    addMessage(unpack(ctx.data), ctx.offset, recovered);
+    if (recovering) missed += 1;
+    addMessage(unpack(ctx.data), ctx.offset, recovering);
     if (sub === subscription) savePosition(name, ctx.offset, epoch);
   });
   sub.on("join", (ctx) => {
@@ -162,7 +173,7 @@ function addMessage(message, offset, recovered) {
   if (list.querySelector(`[data-offset="${offset}"]`)) return; // history and live may overlap
   const item = document.createElement("li");
   item.dataset.offset = String(offset);
-  if (recovered && offset > recovered[0] && offset <= recovered[1]) item.classList.add("recovered");
+  if (recovered) item.classList.add("recovered");
   const by = document.createElement("b");
   by.textContent = message.by;
   const text = document.createElement("span");
@@ -215,6 +226,7 @@ let exportJob = null;
 
 $("export").addEventListener("click", async () => {
   exportJob = null;
+  delete $("export-progress").dataset.seen;
   show("export-result", "");
   $("export-progress").value = 0;
   $("export-progress").hidden = false;
@@ -230,8 +242,10 @@ function exportProgress(event) {
   // The job's first events may come before the RPC's answer: follow the newest job.
   if (exportJob && event.job !== exportJob) return;
   exportJob = event.job;
-  $("export-progress").value = event.progress;
-  $("export-progress").dataset.progress = String(event.progress);
+  const bar = $("export-progress");
+  bar.value = event.progress;
+  bar.dataset.progress = String(event.progress);
+  bar.dataset.seen = bar.dataset.seen ? `${bar.dataset.seen},${event.progress}` : String(event.progress);
   if (event.progress < 100) {
     show("export-result", `exporting #${event.room}: ${event.progress}%`);
     return;

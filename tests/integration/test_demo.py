@@ -1,0 +1,33 @@
+"""`make demo` (python -m demo): ready with one URL to open, and Ctrl-C stops everything cleanly."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+from pathlib import Path
+
+from .demo_run import READY, DemoRun
+from .servers import http_ok
+
+
+def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    demo = DemoRun(tmp_path)
+    demo.start()
+    try:
+        lines = [line for line in demo.log_text().splitlines() if "demo |" in line]
+        assert lines == [f"  {READY}{demo.url}   (Ctrl-C stops everything)"]
+        assert re.search(r'<form method="post" action="/login', _get(demo.url))
+        names = [" ".join(p.cmdline()[:3]) for p in demo.children]
+        # The hub, its two pooled workers and Centrifugo.
+        assert any("centrifugo" in name for name in names), names
+        assert len(names) >= 4, names
+        assert demo.interrupt() == 0, demo.log_text()
+        assert demo.leftovers() == []
+        assert not http_ok(demo.url)
+    finally:
+        demo.stop()
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
