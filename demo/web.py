@@ -77,6 +77,13 @@ async def page(request: Request) -> Response:
     if user is None:
         return _login_page(request)
     options = _options(request)
+    bundle = BUNDLES[options["protocol"]]
+    if not (VENDOR / bundle).is_file():
+        return PlainTextResponse(
+            f"centrifuge-js is not installed ({VENDOR / bundle} is missing): run `make demo`, "
+            "or `npm ci` in demo/web",
+            status_code=500,
+        )
     config = {
         **options,
         "user": user,
@@ -87,7 +94,7 @@ async def page(request: Request) -> Response:
     # JSON inside <script>: "</" must not end the element.
     body = _template("page.html").substitute(
         config=json.dumps(config).replace("</", "<\\/"),
-        bundle=BUNDLES[options["protocol"]],
+        bundle=bundle,
         user=html.escape(user),
         auth=options["auth"],
         protocol=options["protocol"],

@@ -30,6 +30,7 @@ ARGS = [
     "--disable-background-networking",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
+VENDOR = ROOT / "demo" / "web" / "node_modules" / "centrifuge" / "dist"
 #: Messages a user may send per minute in this test (the demo's default is 5 per 10 s).
 LIMIT = 4
 #: Seconds a connection JWT lives in this test: the JWT page refreshes it while we watch.
@@ -56,6 +57,8 @@ def browser() -> Iterator[Browser]:
         pytest.fail(
             "the browser tests need Debian's chromium at /usr/bin/chromium: `make browser` installs it"
         )
+    if not (VENDOR / "centrifuge.protobuf.js").exists():
+        pytest.fail(f"the demo page needs centrifuge-js in {VENDOR}: `make browser` installs it (npm ci)")
     with sync_playwright() as playwright:
         # Debian's chromium, never a downloaded one (no `playwright install`).
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)

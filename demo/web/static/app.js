@@ -136,6 +136,10 @@ function join(name) {
         show("recovery", `recovered: true · ${missed} missed message${missed === 1 ? "" : "s"} since you left`);
       }, 0);
     }
+    if (ctx.wasRecovering && !ctx.recovered) {
+      // A stale position (Centrifugo restarted with its memory engine, or history expired).
+      show("recovery", "recovered: false · the room's stream changed; showing its history");
+    }
     savePosition(name, ctx.streamPosition?.offset ?? 0, epoch);
     setSending(true);
     try {
