@@ -60,7 +60,9 @@ redis:
 
 # The demo page's centrifuge-js, from the npm registry (package-lock.json), served locally.
 $(WEBDEPS): demo/web/package.json demo/web/package-lock.json
-	@command -v npm >/dev/null || { echo "the demo page needs npm (Node.js): sudo apt-get install npm" >&2; exit 1; }
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq npm >/dev/null; \
+	  else echo "the demo page needs npm (Node.js): sudo apt-get install npm" >&2; exit 1; fi; }
 	cd demo/web && npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
