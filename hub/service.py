@@ -149,7 +149,7 @@ class Service:
                 await stack.enter_async_context(self.centrifugo)
         except ProxyError as exc:  # a listener that cannot start (a port taken since the check)
             await stack.aclose()
-            raise HubError(str(exc) if str(exc).startswith("web:") else f"proxy: {exc}") from exc
+            raise HubError(str(exc)) from exc  # (it names the listener: proxy, web)
         except BaseException:
             await stack.aclose()
             raise

@@ -84,6 +84,17 @@ class _Uvicorn(uvicorn.Server):
         # Signals belong to the hub's command line, which stops servers in order.
         yield
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets)
+        except SystemExit as exc:
+            # uvicorn exits the process when the app's lifespan startup fails; a SystemExit
+            # out of a task would stop the whole event loop, the proxy's listeners with it.
+            failed = getattr(getattr(self, "lifespan", None), "should_exit", False)
+            raise ProxyError(
+                "the app's lifespan startup failed (its error is logged above)" if failed else "did not start"
+            ) from exc
+
 
 class HttpServer(_Lifecycle):
     """Serves an ASGI app (the proxy's Starlette app) with uvicorn.
@@ -107,7 +118,6 @@ class HttpServer(_Lifecycle):
             interface="asgi3", backlog=1 if sock is not None else 2048,
         )  # fmt: skip
         self._app = app
-        self._lifespan = lifespan
         self._server = _Uvicorn(config)
         self._task: asyncio.Task[None] | None = None
         self._sockets = [sock] if sock is not None else None
@@ -200,15 +210,16 @@ class HttpServer(_Lifecycle):
             try:
                 self._sockets = [socket.create_server((config.host, config.port), backlog=config.backlog)]
             except OSError as exc:
-                where = f"{self.name}: " if self.name != "proxy" else ""  # (the hub names the proxy's)
                 why = os.strerror(exc.errno or 0)
-                raise ProxyError(f"{where}cannot listen on {self.address}: {why}") from exc
+                raise ProxyError(f"{self.name}: cannot listen on {self.address}: {why}") from exc
         self._task = asyncio.create_task(self._server.serve(self._sockets), name=f"http {self.address}")
         while not self._server.started:
             if self._task.done():
-                self._task.result()
-                why = " (the app's lifespan startup failed: see its error above)" if self._lifespan else ""
-                raise ProxyError(f"{self.name}: HTTP server on {self.address} did not start{why}")
+                try:
+                    self._task.result()
+                except ProxyError as exc:
+                    raise ProxyError(f"{self.name}: HTTP server on {self.address}: {exc}") from exc
+                raise ProxyError(f"{self.name}: HTTP server on {self.address} did not start")
             await asyncio.sleep(0.01)
         if self._shared and not self._draining:  # (a draining server on uvloop closed its copy)
             # Serving a socket shared with sibling processes: asyncio accepts `backlog`
@@ -265,7 +276,7 @@ class GrpcServer(_Lifecycle):
     async def __aenter__(self) -> Self:
         self._open()
         if self._server.add_insecure_port(self.address) == 0:
-            raise ProxyError(f"cannot listen for gRPC on {self.address}")
+            raise ProxyError(f"proxy: cannot listen for gRPC on {self.address}")
         await self._server.start()
         log.info("proxy listening on grpc://%s", self.address)
         return self

@@ -5,9 +5,9 @@
         await pool.reset()                            # replace workers one by one
 
 Prefork, gunicorn-style: the supervisor binds the proxy's HTTP listening socket
-once and hands it to every worker, so a worker that leaves never takes the
-accept queue with it (and likewise the web socket of hub.yaml ``web:``, which
-the workers serve the application's own ASGI app on); gRPC is served by every worker on one port with
+(and the web one of hub.yaml ``web:``, where the workers serve the application's
+own ASGI app) once and hands it to every worker, so a worker that leaves never
+takes the accept queue with it; gRPC is served by every worker on one port with
 SO_REUSEPORT. The supervisor never runs application code and holds no gRPC or
 Redis object. See docs/architecture.md for the shape and the state machine.
 """

@@ -32,12 +32,12 @@ WEB = "tests.integration.web_app:web"
 NAMESPACES = {"pub": {"public": True}}
 
 
-def web_stack(tmp: Path, workers: int) -> Stack:
+def web_stack(tmp: Path, workers: int, env: dict[str, str] | None = None) -> Stack:
     config = stack_config(
         APP, "http", centrifugo={"namespaces": NAMESPACES}, pool={"workers": workers},
         web={"app": WEB, "port": free_port()}, ops={"port": free_port()},
     )  # fmt: skip
-    return Stack(tmp, config)
+    return Stack(tmp, config, env=env or {})
 
 
 def web_url(stack: Stack) -> str:
@@ -171,7 +171,9 @@ def test_inline_mode_serves_the_same_app(tmp_path: Path) -> None:
 
 
 def test_sigterm_lets_a_slow_web_request_finish_and_the_hub_exits_0(tmp_path: Path) -> None:
-    stack = web_stack(tmp_path, workers=2)
+    marks = tmp_path / "shutdowns"
+    marks.mkdir()
+    stack = web_stack(tmp_path, workers=2, env={"WEB_APP_SHUTDOWN_MARKS": str(marks)})
     mark = tmp_path / "in-flight"
     answers: list[tuple[int, bytes]] = []
     with stack.running(centrifugo=False):
@@ -184,6 +186,8 @@ def test_sigterm_lets_a_slow_web_request_finish_and_the_hub_exits_0(tmp_path: Pa
         slow.join(30)
         assert stack.hub.wait(30) == 0, stack.log_text()
     assert answers == [(200, b"done")]
+    # Each worker ran the web app's lifespan shutdown, before its hub app's lifespan closed.
+    assert sorted(m.read_text() for m in marks.iterdir()) == ["publisher open"] * 2
 
 
 def test_reload_serves_an_edit_of_the_web_app(tmp_path: Path) -> None:
@@ -215,3 +219,25 @@ def test_reload_serves_an_edit_of_the_web_app(tmp_path: Path) -> None:
         raise
     finally:
         stack.stop_all()
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_web_lifespan_startup_that_fails_stops_the_hub_with_its_error(tmp_path: Path, workers: int) -> None:
+    (tmp_path / "failing_web.py").write_text(
+        "import contextlib\nfrom starlette.applications import Starlette\n\n"
+        "@contextlib.asynccontextmanager\nasync def lifespan(app):\n"
+        "    raise RuntimeError('database unreachable')\n    yield\n\n"
+        "web = Starlette(lifespan=lifespan)\n"
+    )
+    config = stack_config(
+        APP, "http", pool={"workers": workers}, web={"app": "failing_web:web", "port": free_port()}
+    )
+    config["app_dir"] = str(ROOT)
+    stack = Stack(tmp_path, config)
+    stack.write()
+    result = subprocess.run(  # from tmp_path, where failing_web.py is
+        [str(HUB), "serve", "-c", str(stack.path)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2, result.stderr
+    assert "RuntimeError: database unreachable" in result.stderr
+    assert f"web: HTTP server on {web_url(stack)}: the app's lifespan startup failed" in result.stderr

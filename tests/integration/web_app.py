@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from hub import App
+from hub import App, HubError
 
 app = App()
 #: The pid whose web lifespan started (set by the web app's own ASGI lifespan).
@@ -29,6 +29,15 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
     global started_in
     started_in = os.getpid()
     yield
+    # Its shutdown runs too, while the hub app's lifespan (the publisher) is still open.
+    folder = os.environ.get("WEB_APP_SHUTDOWN_MARKS")
+    if folder:
+        try:
+            _ = app.publisher
+            state = "publisher open"
+        except HubError:
+            state = "publisher closed"
+        await asyncio.to_thread((Path(folder) / str(os.getpid())).write_text, state)
 
 
 async def page(request: Request) -> Response:
