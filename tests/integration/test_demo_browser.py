@@ -231,6 +231,9 @@ def test_jwt_sign_in_refreshes_its_token(demo: DemoRun, browser: Browser, protoc
         cy.connected()
         cy.send(f"{protocol}: still here after a refresh")
         cy.sees(f"{protocol}: still here after a refresh")
+        # Centrifugo subscribed the token's user to their personal channel too: the export reports there.
+        cy.page.click("#export")
+        expect(cy.page.locator("#export-progress")).to_have_attribute("data-progress", "100")
         cy.shot(f"{protocol}-6-jwt")
         # Centrifugo checked the token itself: the connect proxy was never called.
         assert _connect_calls(demo) == before
