@@ -34,6 +34,8 @@ HERE = Path(__file__).resolve().parent / "web"
 #: centrifuge-js's browser builds, installed from the npm registry by `make demo` (npm ci).
 VENDOR = HERE / "node_modules" / "centrifuge" / "dist"
 BUNDLES = {"json": "centrifuge.js", "protobuf": "centrifuge.protobuf.js"}
+#: The page's switches: each choice and the other one.
+OTHER = {"cookie": "jwt", "jwt": "cookie", "json": "protobuf", "protobuf": "json"}
 JOB_FILE = re.compile(r"[A-Za-z0-9_-]+\.jsonl")
 
 
@@ -55,9 +57,14 @@ def _options(request: Request) -> dict[str, str]:
     }
 
 
+def _query(options: dict[str, str]) -> str:
+    """A query string, escaped for an HTML attribute."""
+    return html.escape(urlencode(options))
+
+
 def _login_page(request: Request, *, error: str = "", name: str = "", status: int = 200) -> Response:
     body = _template("login.html").substitute(
-        query=html.escape(urlencode(_options(request))),
+        query=_query(_options(request)),
         name=html.escape(name),
         error=html.escape(error),
         error_hidden="" if error else "hidden",
@@ -98,10 +105,9 @@ async def page(request: Request) -> Response:
         user=html.escape(user),
         auth=options["auth"],
         protocol=options["protocol"],
-        other_auth=urlencode({**options, "auth": "cookie" if options["auth"] == "jwt" else "jwt"}),
-        other_protocol=urlencode(
-            {**options, "protocol": "json" if options["protocol"] == "protobuf" else "protobuf"}
-        ),
+        query=_query(options),
+        other_auth=_query({**options, "auth": OTHER[options["auth"]]}),
+        other_protocol=_query({**options, "protocol": OTHER[options["protocol"]]}),
         max_length=MAX_LENGTH,
     )
     return HTMLResponse(body)

@@ -248,6 +248,10 @@ def test_jwt_sign_in_refreshes_its_token(demo: DemoRun, browser: Browser, protoc
         expect(cy.page.locator("#export-progress")).to_have_attribute("data-progress", "100")
         cy.shot(f"{protocol}-6-jwt")
         _assert_protocol([cy], protocol)
+        # Signing out ends the session: the sign-in form, and no more tokens.
+        cy.page.click("text=sign out")
+        expect(cy.page.locator("#login")).to_be_visible()
+        assert cy.page.request.post(demo.url + "centrifugo/token").status == 401
         # Centrifugo checked the token itself: the connect proxy was never called. The counts
         # reach /metrics with the workers' heartbeats: a cookie sign-in after it is the marker.
         dee = User(browser, demo, f"dee-{protocol}", f"?protocol={protocol}")
