@@ -4,7 +4,7 @@
 
 Runs ``hub serve --centrifugo -c demo/hub.yaml`` (memory engine, memory jobs pipeline:
 no Redis), waits until the page and Centrifugo answer, and prints the page's URL.
-Ctrl-C stops everything: the hub gets one SIGTERM and stops Centrifugo, its workers and
+Ctrl-C (or SIGTERM) stops everything: the hub gets one SIGTERM and stops Centrifugo, its workers and
 itself, in order; the exit code is then the hub's (0 when it stopped cleanly).
 """
 
@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     page = f"http://{settings.web.host}:{settings.web.port}/"
     centrifugo = f"http://127.0.0.1:{settings.centrifugo.port}/health"
+    # Ctrl-C and SIGTERM both mean "stop everything", even where a launcher left SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     hub = Path(sys.executable).parent / "hub"
     command = [str(hub), "serve", "--centrifugo", "-c", str(CONFIG)]
     for text in args.overrides:
@@ -74,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if process.poll() is None:
             stop(process)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:
