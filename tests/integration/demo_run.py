@@ -77,10 +77,10 @@ class DemoRun:
         assert self.process is not None
         return psutil.Process(self.process.pid).children(recursive=True)
 
-    def interrupt(self, timeout: float = 40) -> int:
-        """Ctrl-C: SIGINT to `python -m demo`; its exit code."""
+    def interrupt(self, signum: int = signal.SIGINT, timeout: float = 40) -> int:
+        """Ctrl-C (SIGINT, or ``signum``) to `python -m demo`; its exit code."""
         assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(signum)
         return self.process.wait(timeout)
 
     def leftovers(self) -> list[psutil.Process]:

@@ -1,16 +1,20 @@
-"""`make demo` (python -m demo): ready with one URL to open, and Ctrl-C stops everything cleanly."""
+"""`make demo` (python -m demo): ready with one URL to open; Ctrl-C (or SIGTERM) stops everything cleanly."""
 
 from __future__ import annotations
 
 import re
+import signal
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from .demo_run import READY, DemoRun
 from .servers import http_ok
 
 
-def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_everything(tmp_path: Path, signum: int) -> None:
     demo = DemoRun(tmp_path)
     demo.start()
     try:
@@ -21,7 +25,7 @@ def test_ctrl_c_stops_everything(tmp_path: Path) -> None:
         # The hub, its two pooled workers and Centrifugo.
         assert any("centrifugo" in name for name in names), names
         assert len(names) >= 4, names
-        assert demo.interrupt() == 0, demo.log_text()
+        assert demo.interrupt(signum) == 0, demo.log_text()
         assert demo.leftovers() == []
         assert not http_ok(demo.url)
     finally:
