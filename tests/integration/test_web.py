@@ -125,6 +125,24 @@ def test_readiness_has_a_web_part(pooled: Stack) -> None:
     assert json.loads(body)["parts"]["web"] == {"ready": True, "state": "2 of 2 workers serving"}
 
 
+def metric(stack: Stack, name: str) -> float:
+    """The sum of a metric's samples on the ops listener's /metrics."""
+    _, body = request(f"http://127.0.0.1:{stack.config['ops']['port']}/metrics")
+    lines = body.decode().splitlines()
+    assert f"# TYPE {name} counter" in lines  # the family exists
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith((f"{name} ", f"{name}{{")))
+
+
+def test_web_requests_are_not_counted_as_proxy_calls(pooled: Stack) -> None:
+    for _ in range(10):
+        assert request(web_url(pooled) + "/")[0] == 200
+    refused = metric(pooled, "hub_proxy_unauthenticated_total")
+    request(pooled.proxy_url + "/centrifugo/rpc", {}, {"Content-Type": "application/json"})
+    # Once the refused proxy call is counted, the workers' counts are past the web requests.
+    wait_until(lambda: metric(pooled, "hub_proxy_unauthenticated_total") > refused, 20, "the count")
+    assert metric(pooled, "hub_proxy_calls_total") == 0
+
+
 def check(tmp_path: Path, web: dict[str, Any]) -> subprocess.CompletedProcess[str]:
     stack = Stack(tmp_path, stack_config(APP, "http", web=web))
     stack.write()
