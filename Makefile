@@ -3,20 +3,22 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 PYTHON  ?= python3
 PACKAGES := hub proxy clients centrifugo
+# The demo page's npm dependencies (centrifuge-js), installed once per package-lock.json.
+WEBDEPS := demo/web/node_modules/.stamp
 
-.PHONY: demo test lint typecheck unit integration bench gobench setup centrifugo redis loadtools proto clean
+.PHONY: demo test lint typecheck unit integration bench gobench setup centrifugo redis browser loadtools proto clean
 
-demo: setup
+demo: setup $(WEBDEPS)
 	$(BIN)/hub check -c demo/hub.yaml
 	$(BIN)/python -m demo
 
-test: setup redis lint typecheck
+test: setup redis browser lint typecheck
 	$(BIN)/pytest tests
 
 unit: setup
 	$(BIN)/pytest tests/unit
 
-integration: setup redis
+integration: setup redis browser
 	$(BIN)/pytest tests/integration
 
 lint: setup
@@ -55,6 +57,21 @@ redis:
 	@command -v redis-server >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
 	  else echo "redis-server is needed by the tests: sudo apt-get install redis-server" >&2; exit 1; fi; }
+
+# The demo page's centrifuge-js, from the npm registry (package-lock.json), served locally.
+$(WEBDEPS): demo/web/package.json demo/web/package-lock.json
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq npm >/dev/null; \
+	  else echo "the demo page needs npm (Node.js): sudo apt-get install npm" >&2; exit 1; fi; }
+	cd demo/web && npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
+# The browser tests (tests/integration/test_demo_browser.py): Debian's chromium, driven by
+# Playwright (a dev dependency) at /usr/bin/chromium; no test tool downloads a browser.
+browser: $(WEBDEPS)
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
 
 # Load generators of the proxy benchmark: wrk (HTTP) and h2load (gRPC, from nghttp2-client).
 loadtools:

@@ -36,7 +36,10 @@ def write(tmp_path: Path, config: dict[str, object]) -> Path:
 def test_check_accepts_the_demo_config() -> None:
     result = hub("check", "-c", "demo/hub.yaml")
     assert result.returncode == 0, result.stderr
-    assert "demo/hub.yaml: ok (app demo.app:app handles: connect, subscribe, publish, rpc)" in result.stdout
+    assert (
+        "demo/hub.yaml: ok (app demo.app:app handles: connect, subscribe, rpc; "
+        "web demo.web:web on http://127.0.0.1:8080)"
+    ) in result.stdout
 
 
 @pytest.mark.parametrize(

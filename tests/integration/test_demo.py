@@ -1,39 +1,37 @@
-"""The demo application's tour, as `make demo` runs it, against a real Centrifugo and pooled hub.
-
-Started from demo/hub.yaml itself (its gRPC proxy, its pool) by hub.testing's HubServer, on free ports.
-The tour does not depend on the proxy transport, so it runs once.
-"""
+"""`make demo` (python -m demo): ready with one URL to open; Ctrl-C (or SIGTERM) stops everything cleanly."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import signal
+import urllib.request
+from pathlib import Path
 
 import pytest
 
-from demo.tour import tour
-from hub.testing import HubServer
-
-from .servers import ROOT
+from .demo_run import READY, DemoRun
+from .servers import http_ok
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
-    with HubServer(ROOT / "demo" / "hub.yaml", tmp_path_factory.mktemp("demo")) as server:
-        yield server
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_everything(tmp_path: Path, signum: int) -> None:
+    demo = DemoRun(tmp_path)
+    demo.start()
+    try:
+        lines = [line for line in demo.log_text().splitlines() if "demo |" in line]
+        assert lines == [f"  {READY}{demo.url}   (Ctrl-C stops everything)"]
+        assert re.search(r'<form method="post" action="/login', _get(demo.url))
+        names = [" ".join(p.cmdline()[:3]) for p in demo.children]
+        # The hub, its two pooled workers and Centrifugo.
+        assert any("centrifugo" in name for name in names), names
+        assert len(names) >= 4, names
+        assert demo.interrupt(signum) == 0, demo.log_text()
+        assert demo.leftovers() == []
+        assert not http_ok(demo.url)
+    finally:
+        demo.stop()
 
 
-async def test_the_tour_shows_every_step(demo: HubServer, capsys: pytest.CaptureFixture[str]) -> None:
-    await tour(demo.ws_url)
-    out = capsys.readouterr().out
-    for line in (
-        "rooms (RPC chat.rooms): ['lobby', 'python', 'random']",
-        "bob received on chat:lobby: {'text': 'hello bob', 'by': 'alice'}",
-        "alice got {'text': '*waves*', 'by': 'bob'}",
-        "presence in chat:lobby: ['alice', 'bob']",
-        "history of chat:lobby: ['hello bob', '*waves*']",
-        "bob may not join chat:secret-room: error 404",
-        "a message without text is refused: error 400",
-        "carol's report job ran in a worker and streamed its progress: [25, 50, 75, 100]",
-        "a client without a user name is refused: error 401",
-    ):
-        assert line in out
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
