@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import json
 import re
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +22,7 @@ import pytest
 
 from hub.clients import RealtimeClient, ReplyError
 
-from .pool_helpers import serving, status, wait_for
+from .pool_helpers import connection, direct_rpc, serving, status, wait_for
 from .servers import HUB, Stack, free_port, redis_server, stack_config, wait_until
 
 APP = "tests.integration.pool_app:app"
@@ -270,3 +274,88 @@ def test_ready_turns_false_while_a_jobs_redis_is_down_and_true_when_it_is_back(t
         assert json.loads(body)["parts"][f"redis 127.0.0.1:{port}"]["ready"] is False
         with redis_server(tmp_path / "r2", port):
             wait_until(lambda: get(ready)[0] == 200, 10, "ready once Redis is back")
+
+
+def hub_jobs(stack: Stack, *args: str) -> str:
+    done = subprocess.run([str(HUB), "jobs", *args, "-c", str(stack.path)], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("driver", ["memory", "redis"])
+def test_queue_depth_and_job_wait_on_metrics(driver: str, tmp_path: Path) -> None:
+    """Paused with five jobs: depth queued 5; resumed: 0, and the wait histogram counts five waits
+    at least as long as the pause lasted after the last push. A Redis that goes away: the scrape says so."""
+    with contextlib.ExitStack() as servers:
+        pipeline: dict[str, Any] = {"driver": driver, "poll_timeout": 0.2}
+        if driver == "redis":
+            (tmp_path / "redis").mkdir()
+            redis = servers.enter_context(redis_server(tmp_path / "redis"))
+            pipeline["url"] = redis
+        jobs = {"pipelines": {"default": pipeline}, "prefix": f"test-{uuid.uuid4().hex[:8]}"}
+        config = stack_config(APP, "http", pool={"workers": 2}, ops={"port": free_port()}, jobs=jobs)
+        stack = servers.enter_context(Stack(tmp_path, config).running(centrifugo=False))
+
+        def scrape() -> str:
+            return get(ops_url(stack) + "/metrics")[2]
+
+        def depth(state: str, text: str = "") -> float:
+            return sample(text or scrape(), "hub_jobs_queue_depth", pipeline="default", state=state)
+
+        wait_until(lambda: "# TYPE hub_jobs_wait_seconds histogram" in scrape(), 10, "the workers' beats")
+        text = scrape()
+        assert sample(text, "hub_jobs_pipeline_up", pipeline="default") == 1
+        assert "# HELP hub_jobs_queue_depth Jobs in each pipeline by state" in text
+        assert [depth(s, text) for s in ("queued", "delayed", "in_flight", "failed", "dead")] == [0] * 5
+        hub_jobs(stack, "pause", "default")
+        for n in range(5):
+            hub_jobs(stack, "push", "tick", str(n))
+        hub_jobs(stack, "push", "tick", "5", "--delay", "3600")
+        last_push = time.time()
+        text = scrape()
+        assert (depth("queued", text), depth("delayed", text)) == (5, 1)
+        assert sample(text, "hub_jobs_pipeline_paused", pipeline="default") == 1
+        assert sample(text, "hub_jobs_wait_seconds_count", pipeline="default") == 0
+        time.sleep(0.5)  # the jobs wait at least this long: the histogram must show it
+        resumed = time.time()
+        hub_jobs(stack, "resume", "default")
+        wait_until(lambda: sample(scrape(), "hub_jobs_wait_seconds_count", pipeline="default") == 5, 10,
+                   "five jobs started")  # fmt: skip
+        wait_until(lambda: depth("queued") == depth("in_flight") == 0, 10, "the queue empty")
+        text = scrape()
+        assert depth("delayed", text) == 1  # not due for an hour: not started, not counted
+        assert sample(text, "hub_jobs_pipeline_paused", pipeline="default") == 0
+        waited = sample(text, "hub_jobs_wait_seconds_sum", pipeline="default")
+        assert waited >= 5 * (resumed - last_push)  # each waited out the pause at least
+        assert sample(text, "hub_jobs_wait_seconds_bucket", pipeline="default", le="0.25") == 0
+        assert sample(text, "hub_jobs_wait_seconds_bucket", pipeline="default", le="+Inf") == 5
+        if driver == "redis":  # the broker goes away: the scrape still answers, and says so
+            servers.close()  # stops the hub, then Redis: start the hub again without its Redis
+    if driver == "redis":
+        with Stack(tmp_path, config).running(centrifugo=False) as stack:
+            code, _, text = get(ops_url(stack) + "/metrics")
+            assert code == 200
+            assert sample(text, "hub_jobs_pipeline_up", pipeline="default") == 0
+            assert 'hub_jobs_queue_depth{pipeline="default"' not in text
+
+
+def test_calls_waiting_for_a_slot_on_the_queue_wait_histogram(tmp_path: Path) -> None:
+    config = stack_config(APP, "http", pool={"workers": 1, "concurrency": 1}, ops={"port": free_port()})
+    with Stack(tmp_path, config).running(centrifugo=False) as stack:
+        conns = [connection(stack) for _ in range(3)]
+        try:
+            with concurrent.futures.ThreadPoolExecutor(3) as pool:  # one runs, two wait for its slot
+                answers = list(pool.map(lambda c: direct_rpc(c, "work", 0.3), conns))
+        finally:
+            for c in conns:
+                c.close()
+        assert [code for code, _ in answers] == [200] * 3
+
+        def waited() -> float:
+            return sample(get(ops_url(stack) + "/metrics")[2], "hub_pool_queue_wait_seconds_count")
+
+        wait_until(lambda: waited() == 2, 5, "the two waits carried by a heartbeat")
+        text = get(ops_url(stack) + "/metrics")[2]
+        assert sample(text, "hub_pool_queue_wait_seconds_sum") > 0
+        assert "# HELP hub_pool_queue_wait_seconds Time a call that found every slot" in text
