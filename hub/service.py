@@ -3,8 +3,10 @@
     async with Service(settings, import_app(settings.app)) as service:
         await stop.wait()              # leaving stops in order
 
-Leaving the stack stops Centrifugo (if the hub started it), then the
-listeners (no new calls; in-flight calls finish), then the executor.
+Leaving the stack turns readiness false, stops the listeners (no new calls;
+in-flight calls finish and are answered), the jobs consumers and the app's
+lifespans (the publisher flushes), then Centrifugo if the hub started it, and
+the ops listener last (docs/operations.md, "Shutdown").
 
 With ``pool: workers: N`` (N > 0, the default is the CPU count) and the config
 file's path, the listeners live in the pooled workers instead (:mod:`hub.pool`)
@@ -113,6 +115,9 @@ class Service:
                 await stack.enter_async_context(OpsServer(self.settings.ops, self))
                 if s.jobs.pipelines:  # closed just before the listener: a scrape can always read
                     self._jobs = await stack.enter_async_context(Jobs(s.jobs, memory=memory))
+            # Centrifugo starts last (it calls the proxy) but stops after the pool and the app's
+            # lifespans: the answers of the calls in flight, and the publisher's flush, reach it.
+            child = await stack.enter_async_context(AsyncExitStack())
             if memory is not None and self.config is not None:
                 # Before the pool: workers settle their jobs while the pool drains.
                 path = broker_path(self.config)
@@ -145,7 +150,7 @@ class Service:
             self._listening = True
             if self.with_centrifugo:
                 self.centrifugo = CentrifugoProcess(self.settings, self.app.usage())
-                await stack.enter_async_context(self.centrifugo)
+                await child.enter_async_context(self.centrifugo)
         except ProxyError as exc:  # a listener that cannot start (a port taken since the check)
             await stack.aclose()
             raise HubError(f"proxy: {exc}") from exc

@@ -213,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     control = socket.socket(fileno=args.control_fd)
     http = socket.socket(fileno=args.http_fd)
+    for sock in (control, http):  # not into the processes the app may start (uvloop closes none)
+        sock.set_inheritable(False)
     code = 0
     try:
         start = START.decode(sys.stdin.buffer.read())
