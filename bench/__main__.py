@@ -74,6 +74,7 @@ def main(names: list[str]) -> int:
     RESULTS.write_text(json.dumps(results, indent=1, default=str) + "\n")
     previous = _previous_sections()
     body = [sections.get(name) or previous.get(name, "") for name in available]
+    body += [text for name, text in previous.items() if name not in available]  # e.g. metrics_cost
     OUTPUT.write_text(_header(results, chosen, took) + "\n\n".join(s for s in body if s) + "\n")
     print(f"wrote {OUTPUT.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)} in {took / 60:.1f} min",
           file=sys.stderr)  # fmt: skip

@@ -14,7 +14,10 @@ live workers' counts to those of the workers that left. prometheus-client's
 multiprocess mode was measured at about 6.5 µs a call (a counter and a histogram
 in mmap files), 30 times the in-process count, on the proxy's hot path: the
 heartbeat costs nothing per call. A worker killed with SIGKILL loses the calls
-it counted since its last heartbeat (0.1 s at most).
+it counted since its last heartbeat (0.1 s at most). The jobs pipelines' depths
+are no worker's: they are asked of each pipeline's broker at every scrape
+(:meth:`Observed.read`), each within a second, so a broker that is down makes the
+scrape say so (``hub_jobs_pipeline_up 0``) rather than hang.
 
 ``/health`` (liveness) answers while the service's event loop runs. ``/ready``
 (readiness) is true when every part is: the proxy listeners up, the pool at
@@ -74,14 +77,21 @@ class Observed(Protocol):
         """The service's own metric families (the pool's, Centrifugo's child)."""
         ...
 
+    async def read(self) -> list[Metric]:
+        """The families asked afresh at each scrape, each within a short timeout (queue depths)."""
+        ...
+
 
 class _ServiceCollector(Collector):
     def __init__(self, service: Observed) -> None:
         self.service = service
+        #: What :meth:`Observed.read` gave for the scrape being written.
+        self.read: list[Metric] = []
 
     def collect(self) -> Iterator[Metric]:
         yield from proxy_families(self.service.call_stats())
         yield from self.service.collect()
+        yield from self.read
 
 
 def proxy_families(stats: CallStats) -> Iterator[Metric]:
@@ -130,7 +140,8 @@ class OpsServer:
         self.registry = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
-        self.registry.register(_ServiceCollector(service))
+        self._collector = _ServiceCollector(service)
+        self.registry.register(self._collector)
         self._started = time.monotonic()
         app = Starlette(
             routes=[
@@ -155,6 +166,9 @@ class OpsServer:
         await self._listener.__aexit__(et, e, tb)
 
     async def _metrics(self, request: Request) -> Response:
+        read = await self.service.read()
+        # No await from here to the text: a concurrent scrape cannot swap what this one reads.
+        self._collector.read = read
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def _health(self, request: Request) -> Response:

@@ -3,8 +3,10 @@
     async with Service(settings, import_app(settings.app)) as service:
         await stop.wait()              # leaving stops in order
 
-Leaving the stack stops Centrifugo (if the hub started it), then the
-listeners (no new calls; in-flight calls finish), then the executor.
+Leaving the stack turns readiness false, stops the listeners (no new calls;
+in-flight calls finish and are answered), the jobs consumers and the app's
+lifespans (the publisher flushes), then Centrifugo if the hub started it, and
+the ops listener last (docs/operations.md, "Shutdown").
 
 With hub.yaml ``web:``, the application's own ASGI app is served on its own
 public address next to the proxy's private one: by every pooled worker, or here inline.
@@ -40,8 +42,11 @@ from .centrifugo_process import State as CentrifugoState
 from .errors import HubError
 from .jobs.broker_socket import ENV as JOBS_SOCKET
 from .jobs.broker_socket import BrokerServer, broker_path
+from .jobs.commands import pipeline_stats
 from .jobs.consumer import LocalRunner, consuming
 from .jobs.memory_driver import MemoryBroker
+from .jobs.pipelines import Jobs
+from .jobs.status import PipelineStats
 from .loader import import_web_app
 from .metrics import prometheus
 from .ops import OpsServer, Part, counter, gauge
@@ -49,6 +54,10 @@ from .pool import Controllable, ControlServer, Inline, InlineExecutor, Pool, con
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+#: Seconds a scrape waits for one pipeline's counts before saying it could not read them.
+STATS_TIMEOUT = 1.0
+#: A pipeline's counts on /metrics, as ``hub jobs stats`` names them.
+QUEUE_STATES = ("queued", "delayed", "in_flight", "failed", "dead")
 
 
 def check_ports(settings: Settings, *, with_centrifugo: bool = False) -> None:
@@ -95,6 +104,8 @@ class Service:
         self.stopping = False
         self._listening = False
         self._stack: AsyncExitStack | None = None
+        #: The pipelines as the ops listener reads their depths (None: no listener or no pipeline).
+        self._jobs: Jobs | None = None
 
     async def __aenter__(self) -> Self:
         if self._stack is not None:
@@ -108,6 +119,11 @@ class Service:
         try:
             if self.settings.ops.port:  # first in, last out: probes answer through start and stop
                 await stack.enter_async_context(OpsServer(self.settings.ops, self))
+                if s.jobs.pipelines:  # closed just before the listener: a scrape can always read
+                    self._jobs = await stack.enter_async_context(Jobs(s.jobs, memory=memory))
+            # Centrifugo starts last (it calls the proxy) but stops after the pool and the app's
+            # lifespans: the answers of the calls in flight, and the publisher's flush, reach it.
+            child = await stack.enter_async_context(AsyncExitStack())
             if memory is not None and self.config is not None:
                 # Before the pool: workers settle their jobs while the pool drains.
                 path = broker_path(self.config)
@@ -146,7 +162,7 @@ class Service:
             self._listening = True
             if self.with_centrifugo:
                 self.centrifugo = CentrifugoProcess(self.settings, self.app.usage())
-                await stack.enter_async_context(self.centrifugo)
+                await child.enter_async_context(self.centrifugo)
         except ProxyError as exc:  # a listener that cannot start (a port taken since the check)
             await stack.aclose()
             raise HubError(str(exc)) from exc  # (it names the listener: proxy, web)
@@ -195,6 +211,41 @@ class Service:
             yield gauge("hub_centrifugo_up", "1 while the Centrifugo child runs.", {(): int(up)}, [])
             yield counter("hub_centrifugo_restarts", "Times the Centrifugo child was restarted.",
                           {(): restarts}, [])  # fmt: skip
+
+    async def read(self) -> list[Metric]:
+        """Each jobs pipeline's depth by state, read from its broker now (``hub jobs stats``' counts)."""
+        jobs = self._jobs
+        if jobs is None:
+            return []
+        rows = await asyncio.gather(*(_stats_within(jobs, name, STATS_TIMEOUT) for name in jobs.drivers))
+        read = [r for r in rows if not isinstance(r, str)]
+        depth: dict[tuple[str, ...], float] = {
+            (r.pipeline, state): getattr(r, state) for r in read for state in QUEUE_STATES
+        }
+        up: dict[tuple[str, ...], float] = {
+            (name,): int(not isinstance(r, str)) for name, r in zip(jobs.drivers, rows, strict=True)
+        }
+        return [
+            gauge("hub_jobs_queue_depth", "Jobs in each pipeline by state (queued, delayed, in_flight, "
+                  "failed: waiting out a retry's backoff, dead), read from its broker at this scrape.",
+                  depth, ["pipeline", "state"]),
+            gauge("hub_jobs_pipeline_paused", "1 while the pipeline is paused.",
+                  {(r.pipeline,): int(r.paused) for r in read}, ["pipeline"]),
+            gauge("hub_jobs_pipeline_up", f"1 when the pipeline's broker gave its counts to this scrape "
+                  f"within {STATS_TIMEOUT:g} s; 0 when not (its depth is then absent).", up, ["pipeline"]),
+        ]  # fmt: skip
+
+
+async def _stats_within(jobs: Jobs, name: str, timeout: float) -> PipelineStats | str:  # noqa: ASYNC109
+    """A pipeline's counts, or why they could not be read within ``timeout`` seconds."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await pipeline_stats(jobs, name)
+    except TimeoutError:
+        return f"{name}: no answer within {timeout:g} s"
+    except Exception as exc:  # a scrape says what it could not read and carries on
+        log.warning("metrics: reading pipeline %s failed: %s: %s", name, type(exc).__name__, exc)
+        return f"{name}: {type(exc).__name__}: {exc}"
 
 
 class _ListenerPart:

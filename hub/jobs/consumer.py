@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
+from . import envelope as env
 from .context import Job
 from .driver import Driver
 from .errors import JobsError, JobTimeout
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 #: Back-off bounds (seconds) while the broker is unreachable.
 BACKOFF_MIN, BACKOFF_MAX = 0.05, 2.0
+#: Upper bounds (seconds) of the buckets of a job's wait in the queue: up to an hour.
+WAIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 #: Attempts at settling (ack, retry, bury) a finished job before leaving it to the claim timeout.
 SETTLE_TRIES = 20
 
@@ -102,6 +105,12 @@ class Consumer:
         self._run_seconds = app.metrics.histogram(
             "hub_jobs_run_seconds", "Time a job's handler ran, by pipeline.", ["pipeline"]
         )
+        self._wait_seconds = app.metrics.histogram(
+            "hub_jobs_wait_seconds",
+            "Time a job waited from its push (or its due time, when delayed or retried) to its "
+            "handler's start, by pipeline.",
+            ["pipeline"], buckets=WAIT_BUCKETS,
+        )  # fmt: skip
         self._room = asyncio.Condition()
         self._loops: list[asyncio.Task[None]] = []
         self._main: asyncio.Task[None] | None = None
@@ -205,11 +214,21 @@ class Consumer:
             return
         job = Job(id=e.id, name=e.name, payload=e.payload, attempt=d.attempt, pipeline=d.pipeline,
                   headers=e.headers, app=self.app)  # fmt: skip
-        started = time.perf_counter()
+        started = 0.0
+
+        async def run() -> Any:  # in the runner's slot: the job starts now
+            nonlocal started
+            started = time.perf_counter()
+            due = env.due_at(e)
+            if due:  # 0: a foreign producer that gave no push time
+                self._wait_seconds.labels(d.pipeline).observe(max(time.time() - due, 0.0))
+            return await call_handler(fn, job)
+
         try:
-            result = await self.runner.run_job(lambda: call_handler(fn, job))
+            result = await self.runner.run_job(run)
         except Exception as exc:
-            self._run_seconds.labels(d.pipeline).observe(time.perf_counter() - started)
+            if started:
+                self._run_seconds.labels(d.pipeline).observe(time.perf_counter() - started)
             error = f"{type(exc).__name__}: {exc}"
             log.warning("jobs: %s %s attempt %d failed: %s", e.name, e.id, d.attempt, error)
             if d.attempt >= p.max_attempts:

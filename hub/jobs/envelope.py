@@ -83,6 +83,12 @@ def decode(raw: bytes | str, fallback_id: str = "") -> Envelope:
     return envelope
 
 
+def due_at(envelope: Envelope) -> float:
+    """When the job could first run (Unix time): its ``not_before``, else its push; 0 when unknown
+    (a foreign producer that wrote neither)."""
+    return envelope.not_before or envelope.enqueued_at
+
+
 def retried(envelope: Envelope, attempts: int, delay: float) -> Envelope:
     """The envelope of the next attempt, due after ``delay`` seconds."""
     return msgspec.structs.replace(envelope, attempt=attempts, not_before=time.time() + delay)

@@ -233,7 +233,7 @@ class MemoryDriver:
             except BadEnvelope:
                 keep.append((raw, error, at))
                 continue
-            fresh = msgspec.structs.replace(e, attempt=0, not_before=0.0)
+            fresh = msgspec.structs.replace(e, attempt=0, not_before=0.0, enqueued_at=time.time())
             self._enqueue(env.encode(fresh).decode(), e.priority)
             self.broker.touch(e.id, self.settings.status_ttl, state=State.QUEUED, attempts=0)
             moved += 1

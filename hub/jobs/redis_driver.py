@@ -277,7 +277,7 @@ class RedisDriver:
                     e = env.decode(fields.get("job", ""), fallback_id=entry)
                 except BadEnvelope:
                     continue  # it would only die again: left in the dead-letter stream
-                fresh = msgspec.structs.replace(e, attempt=0, not_before=0.0)
+                fresh = msgspec.structs.replace(e, attempt=0, not_before=0.0, enqueued_at=time.time())
                 moved += await self._revive(keys=[self.dead, self.stream, self._status_key(e.id)],
                                             args=[entry, env.encode(fresh).decode(), time.time(),
                                                   self._ttl])  # fmt: skip

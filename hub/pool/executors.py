@@ -52,6 +52,11 @@ class SlotExecutor:
         self.idle_since = time.monotonic()
         self._slots = asyncio.Semaphore(limits.concurrency)
         self._ids = itertools.count()
+        # On the app's metrics, so the ops listener's /metrics sums it over the pool.
+        self._queue_wait = app.metrics.histogram(
+            "hub_pool_queue_wait_seconds",
+            "Time a call that found every slot of its worker busy waited for one (served or refused).",
+        )
 
     async def handle(self, request: Request) -> Outcome:
         """Run the handler in a free slot; :class:`Overloaded` or :class:`CallFailed` on faults."""
@@ -98,6 +103,7 @@ class SlotExecutor:
         if self.waiting >= self.limits.max_queue:
             raise Overloaded(f"worker queue full ({self.limits.max_queue} calls waiting)")
         self.waiting += 1
+        queued = time.monotonic()
         try:
             async with asyncio.timeout(self.limits.allocate_timeout):
                 await self._slots.acquire()
@@ -107,6 +113,7 @@ class SlotExecutor:
             ) from None
         finally:
             self.waiting -= 1
+            self._queue_wait.observe(time.monotonic() - queued)
 
     def oldest(self) -> float | None:
         """When the longest-running call started (monotonic), or None when idle."""

@@ -83,19 +83,20 @@ class Pool:
         self._opened = True
         p = self.settings.proxy
         try:
-            self._http = sock = socket.create_server((p.host, p.http_port), backlog=SHARED_BACKLOG)
+            self._http = socket.create_server((p.host, p.http_port), backlog=SHARED_BACKLOG)
         except OSError as exc:
             where = f"{p.host}:{p.http_port}"
             raise PoolError(f"proxy.http_port: cannot listen on {where}: {exc.strerror}") from exc
-        sock.set_inheritable(True)
+        # Not inheritable: each worker gets them through pass_fds; uvloop's subprocesses close no
+        # other descriptor, so an inheritable one would reach Centrifugo's child and keep the
+        # port queueing connections nobody accepts after every worker closed its copy.
         web = self.settings.web
         if web.port:
             try:
                 self._web = socket.create_server((web.host, web.port), backlog=SHARED_BACKLOG)
             except OSError as exc:
-                sock.close()
+                self._http.close()
                 raise PoolError(f"web.port: cannot listen on {web.host}:{web.port}: {exc.strerror}") from exc
-            self._web.set_inheritable(True)
         try:
             starting = [await self._spawn() for _ in range(self.limits.size)]
             for w in starting:
@@ -125,15 +126,18 @@ class Pool:
         live = [w for w in self.workers if w.state is not S.DEAD]
         for w in live:
             w.drain(S.STOPPING, "shutdown")
+        # Nobody will accept from it again: once each draining worker has closed its copy too,
+        # a call Centrifugo sends meanwhile is refused at once (its temporary error 100)
+        # instead of waiting in the backlog for the whole drain.
+        for listening in (self._http, self._web):
+            if listening is not None:
+                listening.close()
         deadline = self.limits.destroy_timeout + 1.0
         await asyncio.gather(*(w.wait_dead(deadline) for w in live))
         if self._runner is not None:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
-        for listening in (self._http, self._web):
-            if listening is not None:
-                listening.close()
         log.info("pool: stopped")
 
     # -- supervision ----------------------------------------------------------

@@ -230,6 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     control = socket.socket(fileno=args.control_fd)
     http = socket.socket(fileno=args.http_fd)
     web_sock = socket.socket(fileno=args.web_fd) if args.web_fd is not None else None
+    for sock in (control, http, web_sock):  # not into the processes the app may start (uvloop closes none)
+        if sock is not None:
+            sock.set_inheritable(False)
     code = 0
     try:
         start = START.decode(sys.stdin.buffer.read())

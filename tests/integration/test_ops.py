@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import dataclasses
+import itertools
 import json
+import random
 import re
 import signal
 import subprocess
+import threading
+import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +25,13 @@ from typing import Any
 import psutil
 import pytest
 
-from hub.clients import RealtimeClient, ReplyError
+from hub.clients import ClientError, RealtimeClient, ReplyError
+from hub.jobs import Jobs
+from hub.jobs.envelope import decode
+from hub.jobs.redis_driver import RedisDriver
+from hub.settings import load as load_settings
 
-from .pool_helpers import serving, status, wait_for
+from .pool_helpers import connection, direct_rpc, serving, status, wait_for
 from .servers import HUB, Stack, free_port, redis_server, stack_config, wait_until
 
 APP = "tests.integration.pool_app:app"
@@ -270,3 +283,242 @@ def test_ready_turns_false_while_a_jobs_redis_is_down_and_true_when_it_is_back(t
         assert json.loads(body)["parts"][f"redis 127.0.0.1:{port}"]["ready"] is False
         with redis_server(tmp_path / "r2", port):
             wait_until(lambda: get(ready)[0] == 200, 10, "ready once Redis is back")
+
+
+def hub_jobs(stack: Stack, *args: str) -> str:
+    done = subprocess.run([str(HUB), "jobs", *args, "-c", str(stack.path)], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("driver", ["memory", "redis"])
+def test_queue_depth_and_job_wait_on_metrics(driver: str, tmp_path: Path) -> None:
+    """Paused with five jobs: depth queued 5; resumed: 0, and the wait histogram counts five waits
+    at least as long as the pause lasted after the last push. A Redis that goes away: the scrape says so."""
+    with contextlib.ExitStack() as servers:
+        pipeline: dict[str, Any] = {"driver": driver, "poll_timeout": 0.2}
+        if driver == "redis":
+            (tmp_path / "redis").mkdir()
+            redis = servers.enter_context(redis_server(tmp_path / "redis"))
+            pipeline["url"] = redis
+        jobs = {"pipelines": {"default": pipeline}, "prefix": f"test-{uuid.uuid4().hex[:8]}"}
+        config = stack_config(APP, "http", pool={"workers": 2}, ops={"port": free_port()}, jobs=jobs)
+        stack = servers.enter_context(Stack(tmp_path, config).running(centrifugo=False))
+
+        def scrape() -> str:
+            return get(ops_url(stack) + "/metrics")[2]
+
+        def depth(state: str, text: str = "") -> float:
+            return sample(text or scrape(), "hub_jobs_queue_depth", pipeline="default", state=state)
+
+        wait_until(lambda: "# TYPE hub_jobs_wait_seconds histogram" in scrape(), 10, "the workers' beats")
+        text = scrape()
+        assert sample(text, "hub_jobs_pipeline_up", pipeline="default") == 1
+        assert "# HELP hub_jobs_queue_depth Jobs in each pipeline by state" in text
+        assert [depth(s, text) for s in ("queued", "delayed", "in_flight", "failed", "dead")] == [0] * 5
+        hub_jobs(stack, "pause", "default")
+        for n in range(5):
+            hub_jobs(stack, "push", "tick", str(n))
+        hub_jobs(stack, "push", "tick", "5", "--delay", "3600")
+        last_push = time.time()
+        text = scrape()
+        assert (depth("queued", text), depth("delayed", text)) == (5, 1)
+        assert sample(text, "hub_jobs_pipeline_paused", pipeline="default") == 1
+        assert sample(text, "hub_jobs_wait_seconds_count", pipeline="default") == 0
+        time.sleep(0.5)  # the jobs wait at least this long: the histogram must show it
+        resumed = time.time()
+        hub_jobs(stack, "resume", "default")
+        wait_until(lambda: sample(scrape(), "hub_jobs_wait_seconds_count", pipeline="default") == 5, 10,
+                   "five jobs started")  # fmt: skip
+        wait_until(lambda: depth("queued") == depth("in_flight") == 0, 10, "the queue empty")
+        text = scrape()
+        assert depth("delayed", text) == 1  # not due for an hour: not started, not counted
+        assert sample(text, "hub_jobs_pipeline_paused", pipeline="default") == 0
+        waited = sample(text, "hub_jobs_wait_seconds_sum", pipeline="default")
+        assert waited >= 5 * (resumed - last_push)  # each waited out the pause at least
+        assert sample(text, "hub_jobs_wait_seconds_bucket", pipeline="default", le="0.25") == 0
+        assert sample(text, "hub_jobs_wait_seconds_bucket", pipeline="default", le="+Inf") == 5
+        if driver == "redis":  # the broker goes away: the scrape still answers, and says so
+            servers.close()  # stops the hub, then Redis: start the hub again without its Redis
+    if driver == "redis":
+        with Stack(tmp_path, config).running(centrifugo=False) as stack:
+            code, _, text = get(ops_url(stack) + "/metrics")
+            assert code == 200
+            assert sample(text, "hub_jobs_pipeline_up", pipeline="default") == 0
+            assert 'hub_jobs_queue_depth{pipeline="default"' not in text
+
+
+def test_calls_waiting_for_a_slot_on_the_queue_wait_histogram(tmp_path: Path) -> None:
+    config = stack_config(APP, "http", pool={"workers": 1, "concurrency": 1}, ops={"port": free_port()})
+    with Stack(tmp_path, config).running(centrifugo=False) as stack:
+        conns = [connection(stack) for _ in range(3)]
+        try:
+            with concurrent.futures.ThreadPoolExecutor(3) as pool:  # one runs, two wait for its slot
+                answers = list(pool.map(lambda c: direct_rpc(c, "work", 0.3), conns))
+        finally:
+            for c in conns:
+                c.close()
+        assert [code for code, _ in answers] == [200] * 3
+
+        def waited() -> float:
+            return sample(get(ops_url(stack) + "/metrics")[2], "hub_pool_queue_wait_seconds_count")
+
+        wait_until(lambda: waited() == 2, 5, "the two waits carried by a heartbeat")
+        text = get(ops_url(stack) + "/metrics")[2]
+        assert sample(text, "hub_pool_queue_wait_seconds_sum") > 0
+        assert "# HELP hub_pool_queue_wait_seconds Time a call that found every slot" in text
+
+
+@dataclasses.dataclass
+class Load:
+    """RPC clients calling ``work`` in a loop and a producer pushing ``record`` jobs, until stopped."""
+
+    stack: Stack
+    accepted: Path  # the ids the handler saw start
+    ran: Path  # the ids of the jobs that ran to their end
+    clients: int = 6
+    answered: list[str] = dataclasses.field(default_factory=list)
+    refused: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    pushed: list[str] = dataclasses.field(default_factory=list)
+    stop: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+    async def call(self, client: RealtimeClient, call_id: str, sleep: float) -> bool:
+        """One call; False once the connection is gone. Every outcome is recorded."""
+        try:
+            answer = await client.rpc("work", {"id": call_id, "sleep": sleep, "file": str(self.accepted)})
+        except ReplyError as exc:  # refused by Centrifugo: the hub never had it
+            self.refused[f"{exc.code} temporary={exc.temporary}"] += 1
+            await asyncio.sleep(0.01)  # as a client backs off
+        except ClientError:  # the node closed the connection: nothing more to send on it
+            self.refused["connection closed"] += 1
+            return False
+        except TimeoutError:  # no answer within the client's timeout: what must never happen
+            self.refused["hung"] += 1
+        else:
+            assert answer == call_id
+            self.answered.append(call_id)
+        return True
+
+    async def caller(self, i: int) -> None:
+        async with RealtimeClient(self.stack.ws_url, timeout=20) as client:
+            await client.connect(data={"user": f"load-{i}"})
+            for n in itertools.count():
+                sleep = 0.05 + 0.15 * random.random()  # handlers of 50 to 200 ms
+                if self.stop.is_set() or not await self.call(client, f"c{i}-{n}", sleep):
+                    return
+
+    async def producer(self, jobs: Jobs) -> None:
+        for n in itertools.count():
+            if self.stop.is_set():
+                return
+            job_id = f"j-{n}"
+            self.pushed.append(job_id)  # before: a push that fails half-way is still looked for
+            await jobs.push("record", {"file": str(self.ran), "sleep": 0.1}, job_id=job_id)
+            await asyncio.sleep(0.01)
+
+
+def ready_poller(url: str, seen: list[tuple[float, int]], done: threading.Event) -> None:
+    """Poll /ready until the ops listener is gone; record (monotonic time, status) of each answer."""
+    while not done.is_set():
+        try:
+            status = get(url)[0]
+        except OSError:  # the listener closed: the service is gone
+            return
+        seen.append((time.monotonic(), status))  # when the answer came
+        time.sleep(0.01)
+
+
+async def test_sigterm_under_rpc_and_job_load_loses_no_call_and_no_job(tmp_path: Path) -> None:
+    """`hub serve --centrifugo`, 2 workers, a Redis jobs pipeline, clients and a producer busy; SIGTERM:
+    /ready is 503 while calls are still answered, every call the hub accepted is answered, every job
+    pushed either ran or is still in the stream for the next instance, and the hub exits 0 in time."""
+    accepted, ran = tmp_path / "accepted.txt", tmp_path / "ran.txt"
+    (tmp_path / "redis").mkdir()
+    with redis_server(tmp_path / "redis") as redis_url:
+        pipeline = {"driver": "redis", "url": redis_url, "poll_timeout": 0.2, "prefetch": 4}
+        destroy = 5.0
+        config = stack_config(
+            "tests.integration.shutdown_app:app", "http", ops={"port": free_port()},
+            pool={"workers": 2, "destroy_timeout": destroy},
+            jobs={"pipelines": {"default": pipeline}, "prefix": f"test-{uuid.uuid4().hex[:8]}"},
+        )  # fmt: skip
+        with Stack(tmp_path, config).serving_with_centrifugo() as stack:
+            assert stack.hub is not None
+            ready = ops_url(stack) + "/ready"
+            wait_until(lambda: get(ready)[0] == 200, 20, "ready")
+            load = Load(stack, accepted, ran)
+            seen: list[tuple[float, int]] = []
+            done = threading.Event()
+            poller = threading.Thread(target=ready_poller, args=(ready, seen, done))
+            async with Jobs(load_settings(stack.path).jobs) as jobs, asyncio.TaskGroup() as tasks:
+                tasks.create_task(load.producer(jobs))
+                for i in range(load.clients):
+                    tasks.create_task(load.caller(i))
+                async with asyncio.timeout(30):
+                    while len(load.answered) < 50 or len(lines(ran)) < 20:  # noqa: ASYNC110
+                        await asyncio.sleep(0.05)
+                # One slow call the hub has surely accepted when the signal comes.
+                async with RealtimeClient(stack.ws_url, timeout=20) as slow:
+                    await slow.connect(data={"user": "slow"})
+                    last = tasks.create_task(load.call(slow, "slow", 1.5))
+                    async with asyncio.timeout(10):
+                        while "slow" not in lines(accepted):  # noqa: ASYNC110
+                            await asyncio.sleep(0.01)
+                    poller.start()
+                    signalled = time.monotonic()
+                    stack.hub.send_signal(signal.SIGTERM)
+                    await last
+                    slow_answered = time.monotonic()
+                    grace = destroy + 1 + 10  # docs/operations.md: the pool's drain, then Centrifugo's stop
+                    code = await asyncio.to_thread(stack.hub.wait, grace)
+                load.stop.set()
+            done.set()
+            poller.join(10)
+            in_queue = await left_in_redis(stack, tmp_path)
+    assert code == 0
+    # Readiness turned false at the signal, while accepted calls were still being answered.
+    stopping = [t for t, status in seen if status == 503]
+    assert stopping, f"/ready never answered 503 during the shutdown: {seen[:5]}"
+    assert signalled <= stopping[0] < slow_answered
+    assert all(status == 503 for t, status in seen if t >= stopping[0])  # and stayed false
+    # Every call the hub accepted got its answer; the others were refused loudly, none hung.
+    assert "slow" in load.answered
+    assert set(lines(accepted)) == set(load.answered)
+    assert set(load.refused) <= {"100 temporary=True", "connection closed"}, load.refused
+    assert load.refused["100 temporary=True"] > 0  # refused at once while the pool drained, not held
+    # Every job pushed ran once, or waits in the stream for the next instance.
+    ran_ids = collections.Counter(lines(ran))
+    assert set(ran_ids.values()) == {1}
+    assert not set(ran_ids) & in_queue
+    assert set(load.pushed) == set(ran_ids) | in_queue, set(load.pushed) - set(ran_ids) - in_queue
+
+
+def lines(path: Path) -> list[str]:
+    """The first word of each line of a file the handlers append to ([] before the first)."""
+    return [line.split()[0] for line in path.read_text().splitlines() if line] if path.exists() else []
+
+
+async def left_in_redis(stack: Stack, tmp: Path) -> set[str]:
+    """The ids of the jobs the next instance will run: in the stream past the group's last delivery
+    (queued) or in its pending list (fetched, not acknowledged), or in the delayed and retry sets."""
+    async with Jobs(load_settings(stack.path).jobs) as jobs:
+        driver = jobs.drivers["default"]
+        assert isinstance(driver, RedisDriver)
+        redis = driver.redis
+        (group,) = [g for g in await redis.xinfo_groups(driver.stream) if g["name"] == driver.group]
+        pending = await redis.xpending_range(driver.stream, driver.group, "-", "+", 1_000_000)
+        pending_ids = {p["message_id"] for p in pending}
+        entries = [
+            (entry, fields)
+            for entry, fields in await redis.xrange(driver.stream)
+            if _after(entry, group["last-delivered-id"]) or entry in pending_ids
+        ]
+        later = [*await redis.zrange(driver.delayed, 0, -1), *await redis.zrange(driver.retry_set, 0, -1)]
+        assert await redis.xlen(driver.dead) == 0
+    return {decode(fields["job"], fallback_id=i).id for i, fields in entries} | {decode(e).id for e in later}
+
+
+def _after(entry: str, last: str) -> bool:
+    """Stream entry ids compare as (milliseconds, sequence)."""
+    return tuple(map(int, entry.split("-"))) > tuple(map(int, last.split("-")))

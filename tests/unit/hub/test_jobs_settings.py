@@ -87,6 +87,16 @@ def test_envelope_round_trip_and_defaults() -> None:
     assert (foreign.id, foreign.attempt, foreign.headers) == ("1-0", 0, {})
 
 
+def test_a_jobs_wait_counts_from_its_push_or_from_when_it_was_due() -> None:
+    now = env.new("a", None)
+    assert env.due_at(now) == now.enqueued_at > 0
+    later = env.new("a", None, delay=10)
+    assert env.due_at(later) == later.not_before == pytest.approx(later.enqueued_at + 10)
+    retry = env.retried(now, 1, delay=2)
+    assert env.due_at(retry) == retry.not_before > now.enqueued_at
+    assert env.due_at(env.decode('{"v": 1, "name": "x"}')) == 0  # a producer that gave no time
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
