@@ -1,11 +1,14 @@
-"""Scale-out: two Centrifugo nodes on one Redis and two hub instances, each node calling its own hub.
+"""Scale-out: two Centrifugo nodes on Redis and two hub instances.
 
 The sidecar topology of docs/scaling.md: node A calls hub A, node B calls hub B.
 Both render from hub.yaml files that differ only in ports and the instance's name
 (``SCALE_INSTANCE`` in its environment), so secrets, namespaces and the engine's
 prefix are the same. Hub A only pushes jobs (``jobs.consume: []``); hub B runs them.
-The cross-node tests run twice: Centrifugo's engine on one Redis, then on a
-three-master Redis Cluster the module starts (the jobs stay on the plain Redis).
+The cross-node tests run twice: Centrifugo's engine and the jobs pipeline on one
+Redis, then both on a three-master Redis Cluster the module starts.
+
+The load-balanced topology: both nodes call one nginx (docs/deploy/nginx.conf) that
+spreads the calls over both hubs.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import shutil
 import signal
 import subprocess
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, ExitStack
@@ -41,9 +45,12 @@ ROOM = {"presence": True, "history_size": 100, "history_ttl": 300, "recovery": T
 
 
 def instance_config(
-    redis_url: str, engine_prefix: str, jobs_prefix: str, engine: dict[str, Any], **jobs: Any
+    jobs_url: str, engine_prefix: str, jobs_prefix: str, engine: dict[str, Any], **jobs: Any
 ) -> dict[str, Any]:
-    pipeline = {"driver": "redis", "url": redis_url, "claim_timeout": 3.0, "poll_timeout": 0.2, "prefetch": 4}
+    pipeline = {
+        "driver": "redis", "url": jobs_url, "claim_timeout": 3.0, "poll_timeout": 0.2, "prefetch": 4,
+        "max_attempts": 2, "backoff": {"base": 0.05, "cap": 0.2},
+    }  # fmt: skip
     return stack_config(
         APP,
         "http",
@@ -56,6 +63,7 @@ def instance_config(
         },
         pool={"workers": 1, "destroy_timeout": 2},
         jobs={"pipelines": {"default": pipeline}, "prefix": jobs_prefix, **jobs},
+        ops={"port": free_port()},
     )
 
 
@@ -105,43 +113,57 @@ def cluster_addresses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list
         yield addresses
 
 
+def two_configs(
+    redis_url: str,
+    *,
+    engine: dict[str, Any] | None = None,
+    jobs_url: str = "",
+    a_jobs: dict[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """hub.yaml of instance A and of instance B: the same but for the ports (and ``a_jobs``)."""
+    engine_prefix, jobs_prefix = f"scale-{uuid.uuid4().hex[:8]}", f"scale-jobs-{uuid.uuid4().hex[:8]}"
+    engine = engine or {"redis_url": redis_url}
+    jobs_url = jobs_url or redis_url
+    return (
+        instance_config(jobs_url, engine_prefix, jobs_prefix, engine, **(a_jobs or {})),
+        instance_config(jobs_url, engine_prefix, jobs_prefix, engine),
+    )
+
+
 @contextlib.contextmanager
 def two_instances(
     redis_url: str, tmp_path_factory: pytest.TempPathFactory, *, engine: dict[str, Any] | None = None,
-    a_jobs: dict[str, Any] | None = None,
+    jobs_url: str = "", a_jobs: dict[str, Any] | None = None,
 ) -> Iterator[tuple[Stack, Stack]]:  # fmt: skip
-    """Node and hub A, node and hub B, on one Redis (or ``engine``), each node calling its own hub.
-
-    The jobs pipelines are on ``redis_url`` whatever the engine (they do not run on a cluster).
-    """
-    engine_prefix, jobs_prefix = f"scale-{uuid.uuid4().hex[:8]}", f"scale-jobs-{uuid.uuid4().hex[:8]}"
-    engine = engine or {"redis_url": redis_url}
-    a = Stack(
-        tmp_path_factory.mktemp("scale-a"),
-        instance_config(redis_url, engine_prefix, jobs_prefix, engine, **(a_jobs or {})),
-        env={"SCALE_INSTANCE": "a"},
-    )
-    b = Stack(
-        tmp_path_factory.mktemp("scale-b"),
-        instance_config(redis_url, engine_prefix, jobs_prefix, engine),
-        env={"SCALE_INSTANCE": "b"},
-    )
+    """Node and hub A, node and hub B, on one Redis (or ``engine``), each node calling its own hub;
+    the jobs pipeline on ``jobs_url`` (default: the one Redis)."""
+    a_config, b_config = two_configs(redis_url, engine=engine, jobs_url=jobs_url, a_jobs=a_jobs)
+    a = Stack(tmp_path_factory.mktemp("scale-a"), a_config, env={"SCALE_INSTANCE": "a"})
+    b = Stack(tmp_path_factory.mktemp("scale-b"), b_config, env={"SCALE_INSTANCE": "b"})
     with ExitStack() as stack:
         stack.enter_context(a.running())
         stack.enter_context(b.running())
         yield a, b
 
 
+def cluster_url(addresses: list[str]) -> str:
+    """A jobs pipeline's url for the cluster (hub.jobs.redis_client)."""
+    return "redis+cluster://" + ",".join(addresses)
+
+
 @pytest.fixture(scope="module", params=["one-redis", "redis-cluster"])
 def nodes(
     request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Stack, Stack]]:
-    """Hub A pushes jobs only (``jobs.consume: []``), hub B runs them; Centrifugo's engine on one
-    Redis, or on a three-master Redis Cluster started for the module."""
-    engine = None
+    """Hub A pushes jobs only (``jobs.consume: []``), hub B runs them; Centrifugo's engine and the
+    jobs pipeline on one Redis, or on a three-master Redis Cluster started for the module."""
+    engine, jobs_url = None, ""
     if request.param == "redis-cluster":
-        engine = {"redis_cluster_addresses": request.getfixturevalue("cluster_addresses")}
-    with two_instances(redis_url, tmp_path_factory, engine=engine, a_jobs={"consume": []}) as pair:
+        addresses = request.getfixturevalue("cluster_addresses")
+        engine, jobs_url = {"redis_cluster_addresses": addresses}, cluster_url(addresses)
+    with two_instances(
+        redis_url, tmp_path_factory, engine=engine, jobs_url=jobs_url, a_jobs={"consume": []}
+    ) as pair:
         yield pair
 
 
@@ -278,6 +300,75 @@ async def test_a_job_pushed_through_hub_a_runs_on_hub_b(
     assert {hub for _, hub, _ in ran()} == {"b"}  # hub A consumes nothing
 
 
+def jobs_cli(stack: Stack, *args: str) -> str:
+    done = subprocess.run([str(HUB), "jobs", *args, "-c", str(stack.path)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def pipeline_keys(stack: Stack) -> dict[str, list[str]]:
+    """The jobs pipeline's keys on each Redis server (each master of a cluster) of ``stack``."""
+    url = stack.config["jobs"]["pipelines"]["default"]["url"]
+    servers = (
+        [f"redis://{a}" for a in url.removeprefix("redis+cluster://").split(",")]
+        if "+cluster" in url
+        else [url]
+    )
+    found = {}
+    for server in servers:
+        r = redis.Redis.from_url(server, decode_responses=True)
+        found[server] = sorted(r.scan_iter(f"{stack.config['jobs']['prefix']}:*"))
+        r.close()
+    return found
+
+
+async def test_a_failing_job_is_retried_then_dead_lettered_and_hub_jobs_sees_it(
+    nodes: tuple[Stack, Stack], tmp_path: Path
+) -> None:
+    a, b = nodes
+    out = tmp_path / "runs.txt"
+    flaky, doomed = f"flaky-{uuid.uuid4().hex[:6]}", f"doomed-{uuid.uuid4().hex[:6]}"
+    async with Jobs(load(a.path, environ={}).jobs) as jobs:  # a producer outside both hubs
+        await jobs.push("record", {"file": str(out), "succeed_at": 2}, job_id=flaky)
+        await jobs.push("record", {"file": str(out), "succeed_at": 99}, job_id=doomed)
+
+    def status(job_id: str) -> dict[str, Any]:
+        return dict(json.loads(jobs_cli(a, "status", job_id)))
+
+    wait_until(
+        lambda: status(doomed)["state"] == "dead" and status(flaky)["state"] == "done", 30, "both settled"
+    )
+    assert [(job, hub) for job, hub, _ in (line.split() for line in out.read_text().splitlines())] == [
+        (flaky, "b")
+    ]
+    assert (status(flaky)["attempts"], status(doomed)["attempts"]) == (2, 2)
+    assert status(doomed)["error"].startswith("RuntimeError: not yet (attempt 2 on b)")
+    (row,) = json.loads(jobs_cli(a, "stats", "--json"))
+    assert (row["pipeline"], row["driver"], row["dead"]) == ("default", "redis", 1)
+    assert jobs_cli(b, "retry-dead", "default") == "default: 1 dead jobs back in the queue"
+    wait_until(lambda: status(doomed)["state"] == "dead", 30, "dead again")
+    assert status(doomed)["attempts"] == 2  # counted afresh
+    # Every key of the pipeline is on one server: on the cluster, one master holds the slot.
+    holding = {server: keys for server, keys in pipeline_keys(a).items() if keys}
+    assert len(holding) == 1, holding
+    (keys,) = holding.values()
+    assert {k.rsplit(":", 1)[-1] for k in keys} >= {"stream", "dead", flaky, doomed}
+
+
+def test_ready_pings_the_jobs_redis_or_every_master_of_the_cluster(nodes: tuple[Stack, Stack]) -> None:
+    a, _ = nodes
+    url = a.config["jobs"]["pipelines"]["default"]["url"]
+    name = (
+        "redis cluster " + url.removeprefix("redis+cluster://")
+        if "+cluster" in url
+        else "redis " + url.removeprefix("redis://")
+    )
+    with urllib.request.urlopen(f"http://127.0.0.1:{a.config['ops']['port']}/ready", timeout=10) as response:
+        parts = json.loads(response.read())["parts"]
+    assert parts[name] == {"ready": True, "state": "answers"}
+
+
 def job_runs(path: Path) -> collections.Counter[tuple[str, str]]:
     """How many times each (job id, hub) ran to its end."""
     text = path.read_text() if path.exists() else ""
@@ -293,11 +384,14 @@ async def eventually(predicate: Any, within: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.parametrize("jobs_on", ["one-redis", "redis-cluster"])
 async def test_sigterm_to_one_hub_under_load_finishes_its_calls_and_loses_no_job(
-    redis_url: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
-) -> None:
+    jobs_on: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:  # fmt: skip
     out, started = tmp_path / "runs.txt", tmp_path / "started.txt"
-    with two_instances(redis_url, tmp_path_factory) as (a, b):
+    jobs_url = cluster_url(request.getfixturevalue("cluster_addresses")) if jobs_on == "redis-cluster" else ""
+    with two_instances(redis_url, tmp_path_factory, jobs_url=jobs_url) as (a, b):
         async with Jobs(load(a.path, environ={}).jobs) as jobs:  # a producer outside both hubs
             ids = await jobs.push_many(
                 [JobSpec("record", {"file": str(out), "sleep": 0.2}) for _ in range(200)]
@@ -318,7 +412,7 @@ async def test_sigterm_to_one_hub_under_load_finishes_its_calls_and_loses_no_job
                 for i, caller in enumerate(callers)
             ]
             await eventually(
-                lambda: started.exists() and len(started.read_text().split()) == 8, 15, "8 calls"
+                lambda: started.exists() and len(started.read_text().splitlines()) == 8, 15, "8 calls"
             )
             assert b.hub is not None
             b.hub.send_signal(signal.SIGTERM)
