@@ -4,19 +4,19 @@ BIN     := $(VENV)/bin
 PYTHON  ?= python3
 PACKAGES := hub proxy clients centrifugo
 
-.PHONY: demo test lint typecheck unit integration bench gobench setup centrifugo redis loadtools proto clean
+.PHONY: demo test lint typecheck unit integration bench gobench setup centrifugo redis nginx loadtools proto clean
 
 demo: setup
 	$(BIN)/hub check -c demo/hub.yaml
 	$(BIN)/python -m demo
 
-test: setup redis lint typecheck
+test: setup redis nginx lint typecheck
 	$(BIN)/pytest tests
 
 unit: setup
 	$(BIN)/pytest tests/unit
 
-integration: setup redis
+integration: setup redis nginx
 	$(BIN)/pytest tests/integration
 
 lint: setup
@@ -55,6 +55,13 @@ redis:
 	@command -v redis-server >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; \
 	  else echo "redis-server is needed by the tests: sudo apt-get install redis-server" >&2; exit 1; fi; }
+
+# The load balancer of the load-balanced scale-out test (docs/deploy/nginx.conf); only its binary
+# is used: the test starts it on a free port and stops it by pid.
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nginx >/dev/null; \
+	  else echo "nginx is needed by the tests: sudo apt-get install nginx" >&2; exit 1; fi; }
 
 # Load generators of the proxy benchmark: wrk (HTTP) and h2load (gRPC, from nghttp2-client).
 loadtools:

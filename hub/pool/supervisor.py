@@ -112,6 +112,12 @@ class Pool:
     async def _stop_all(self) -> None:
         """Drain every worker within the destroy timeout, then kill what is left."""
         self._closing = True
+        if self._http is not None:
+            # The port closes as soon as the draining workers close their copies: a new
+            # connection is then refused (a balancer moves the call to another instance)
+            # instead of waiting in the queue for nobody and being reset after the drain.
+            self._http.close()
+            self._http = None
         live = [w for w in self.workers if w.state is not S.DEAD]
         for w in live:
             w.drain(S.STOPPING, "shutdown")
@@ -121,8 +127,6 @@ class Pool:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
-        if self._http is not None:
-            self._http.close()
         log.info("pool: stopped")
 
     # -- supervision ----------------------------------------------------------

@@ -16,9 +16,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import copy
 import json
+import re
 import shutil
 import signal
+import socket
 import subprocess
 import urllib.request
 import uuid
@@ -436,6 +439,162 @@ async def test_sigterm_to_one_hub_under_load_finishes_its_calls_and_loses_no_job
     per_job = collections.Counter(job for job, _ in runs.elements())
     assert set(per_job) == set(ids)
     print(f"jobs done at the SIGTERM: {done_at_sigterm}; run twice: {sum(n > 1 for n in per_job.values())}")
+
+
+NGINX_CONF = ROOT / "docs" / "deploy" / "nginx.conf"
+
+
+@contextlib.contextmanager
+def nginx(tmp: Path, hub_ports: list[int]) -> Iterator[int]:
+    """docs/deploy/nginx.conf on a free port in front of ``hub_ports``, stopped by pid; its port."""
+    binary = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if binary is None:
+        pytest.fail("nginx not found: `make test` installs it (apt-get install nginx)")
+    port = free_port()
+    text = NGINX_CONF.read_text()
+    upstreams = "".join(f"        server 127.0.0.1:{p};\n" for p in hub_ports)
+    text, n = re.subn(r"(?m)^ *server hub-\d+:9000;\n", "", text)
+    assert n == 2, "docs/deploy/nginx.conf: expected the two example hub lines"
+    text = text.replace("upstream hub_proxy {\n", "upstream hub_proxy {\n" + upstreams)
+    text = text.replace("listen 9000;", f"listen 127.0.0.1:{port};")
+    # Everything nginx writes goes to tmp (the packaged paths are the system's).
+    private = "".join(
+        f"    {key} {tmp / name};\n"
+        for key, name in [("client_body_temp_path", "body"), ("proxy_temp_path", "proxy"),
+                          ("fastcgi_temp_path", "fastcgi"), ("uwsgi_temp_path", "uwsgi"),
+                          ("scgi_temp_path", "scgi")]
+    )  # fmt: skip
+    text = text.replace("http {\n", "http {\n    access_log off;\n" + private, 1)
+    (tmp / "nginx.conf").write_text(text)
+    directives = f"daemon off; pid {tmp / 'nginx.pid'}; error_log {tmp / 'error.log'} warn;"
+    process = subprocess.Popen([binary, "-p", str(tmp), "-c", str(tmp / "nginx.conf"), "-g", directives],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_until(lambda: _listening(port) or process.poll() is not None, 10, "nginx")
+        if process.poll() is not None:
+            raise RuntimeError(f"nginx exited at start:\n{(tmp / 'error.log').read_text()}")
+        yield port
+    finally:
+        stop(process)
+
+
+def _listening(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+    return False
+
+
+class Calls:
+    """Clients calling ``whoami`` in a loop, each call recorded with its answer or its error."""
+
+    def __init__(self, clients: list[RealtimeClient]) -> None:
+        self.clients = clients
+        #: (started, finished, the hub that answered or the error)
+        self.done: list[tuple[float, float, str]] = []
+        self._stop = asyncio.Event()
+
+    async def _loop(self, client: RealtimeClient) -> None:
+        clock = asyncio.get_running_loop().time
+        while not self._stop.is_set():
+            start = clock()
+            try:
+                answer = (await client.rpc("whoami"))["hub"]
+            except (ClientError, TimeoutError) as exc:
+                answer = f"error: {exc!r}"
+            self.done.append((start, clock(), answer))
+            await asyncio.sleep(0.01)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Calls]:
+        async with asyncio.TaskGroup() as tasks:
+            for client in self.clients:
+                tasks.create_task(self._loop(client))
+            try:
+                yield self
+            finally:
+                self._stop.set()
+
+
+async def test_behind_one_balanced_address_sigterm_moves_new_calls_to_the_other_hub(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """Both nodes call nginx, which spreads the calls over both hubs; SIGTERM to hub B under load:
+    the calls it accepted finish with its answers, every later call reaches hub A, none fails,
+    and no job is lost."""
+    out, started = tmp_path / "runs.txt", tmp_path / "started.txt"
+    a_config, b_config = two_configs(redis_url)
+    hub_a = Stack(tmp_path_factory.mktemp("lb-hub-a"), a_config, env={"SCALE_INSTANCE": "a"})
+    hub_b = Stack(tmp_path_factory.mktemp("lb-hub-b"), b_config, env={"SCALE_INSTANCE": "b"})
+    with ExitStack() as stack:
+        stack.enter_context(hub_a.running(centrifugo=False))
+        stack.enter_context(hub_b.running(centrifugo=False))
+        balancer = stack.enter_context(
+            nginx(tmp_path_factory.mktemp("nginx"), [c["proxy"]["http_port"] for c in (a_config, b_config)])
+        )
+        # Each node renders its config from its hub's hub.yaml with the balancer as the proxy's address
+        # (in production: the same port on other machines, proxy.advertise_host naming the balancer).
+        nodes = []
+        for name, config in (("a", a_config), ("b", b_config)):
+            node_config = copy.deepcopy(config)
+            node_config["proxy"]["http_port"] = balancer
+            node_config["ops"]["port"] = 0
+            nodes.append(Stack(tmp_path_factory.mktemp(f"lb-node-{name}"), node_config))
+            stack.enter_context(nodes[-1].running(hub=False))
+        async with Jobs(load(hub_a.path, environ={}).jobs) as jobs:  # a producer outside both hubs
+            ids = await jobs.push_many(
+                [JobSpec("record", {"file": str(out), "sleep": 0.2}) for _ in range(200)]
+            )
+        async with AsyncExitStack() as exits:
+            callers = []
+            for i in range(8):
+                caller = await exits.enter_async_context(RealtimeClient(nodes[i % 2].ws_url, timeout=15))
+                await caller.connect(data={"user": f"caller-{i}"})
+                callers.append(caller)
+            # The balancer spreads each node's calls over both hubs.
+            for node in (0, 1):
+                answers = {(await callers[node].rpc("whoami"))["hub"] for _ in range(6)}
+                assert answers == {"a", "b"}, f"node {'ab'[node]}'s calls reached {answers}"
+            # Slow calls on four clients, spread over both hubs; the others call in a loop.
+            slow = [
+                asyncio.create_task(
+                    caller.rpc("slow", {"file": str(started), "id": f"call-{i}", "sleep": 1.5})
+                )
+                for i, caller in enumerate(callers[:4])
+            ]
+            await eventually(
+                lambda: started.exists() and len(started.read_text().splitlines()) == 4, 15, "4 calls"
+            )
+            accepted = dict(line.split() for line in started.read_text().splitlines())
+            assert "b" in accepted.values(), f"no slow call reached hub B: {accepted}"
+            async with Calls(callers[4:]).running() as load_calls:
+                await eventually(lambda: len(load_calls.done) >= 20, 15, "calls under load")
+                assert hub_b.hub is not None
+                hub_b.hub.send_signal(signal.SIGTERM)
+                signalled = asyncio.get_running_loop().time()
+                done_at_sigterm = len({job for job, _ in job_runs(out)})
+                replies = await asyncio.gather(*slow)
+                # Every call a hub had accepted finished there, with its answer.
+                assert replies == [{"hub": accepted[f"call-{i}"], "id": f"call-{i}"} for i in range(4)]
+                assert await asyncio.to_thread(hub_b.hub.wait, 30) == 0
+                exited = asyncio.get_running_loop().time()
+                await eventually(
+                    lambda: sum(start > exited for start, _, _ in load_calls.done) >= 40, 15, "more calls"
+                )
+            calls = load_calls.done
+            assert not [c for c in calls if c[2].startswith("error")], "a call failed"
+            assert {hub for start, _, hub in calls if start < signalled} == {"a", "b"}
+            assert {hub for start, _, hub in calls if start > exited} == {"a"}
+            # And after the load: a new client on either node gets hub A.
+            for node in nodes:
+                async with RealtimeClient(node.ws_url, timeout=5) as late:
+                    await late.connect(data={"user": "late"})
+                    assert await late.rpc("whoami") == {"hub": "a"}
+        assert done_at_sigterm < len(ids), "every job ran before the SIGTERM: the test proves nothing"
+        # No job lost: hub A runs what hub B did not finish (claimed after claim_timeout).
+        await eventually(lambda: {job for job, _ in job_runs(out)} >= set(ids), 60, "every job run")
+    print(
+        f"calls under load: {len(calls)}, after hub B exited: {sum(start > exited for start, _, _ in calls)}"
+    )
 
 
 TOPOLOGIES = {
