@@ -39,7 +39,7 @@ from hub.jobs import Jobs, JobSpec
 from hub.settings import load
 from hub.tokens import TokenMinter
 
-from .servers import HUB, ROOT, Stack, free_port, stack_config, stop, wait_until
+from .servers import HUB, ROOT, Stack, free_port, redis_server, stack_config, stop, wait_until
 
 pytestmark = pytest.mark.integration
 APP = "tests.integration.scale_app:app"
@@ -110,6 +110,34 @@ def redis_cluster(tmp: Path, masters: int = 3) -> Iterator[list[str]]:
             stop(process)
 
 
+@contextlib.contextmanager
+def redis_sentinel(tmp: Path, master: str, name: str = "main") -> Iterator[str]:
+    """One ``redis-server --sentinel`` on a free port watching ``master`` as ``name``; its address."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server not found: `make test` installs it (apt-get install redis-server)")
+    port = free_port()
+    host, master_port = master.removeprefix("redis://").split(":")
+    config = tmp / "sentinel.conf"  # the sentinel rewrites it: its own copy, in tmp
+    config.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp}\nsentinel monitor {name} {host} {master_port} 1\n"
+    )
+    process = subprocess.Popen([binary, str(config), "--sentinel"], stdout=subprocess.DEVNULL)
+    try:
+        sentinel = redis.Redis(port=port, decode_responses=True)
+
+        def knows_master() -> bool:
+            with contextlib.suppress(redis.RedisError):
+                return sentinel.sentinel_get_master_addr_by_name(name) == (host, int(master_port))
+            return False
+
+        wait_until(knows_master, 10, "the sentinel")
+        sentinel.close()
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
 @pytest.fixture(scope="module")
 def cluster_addresses(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     with redis_cluster(tmp_path_factory.mktemp("cluster")) as addresses:
@@ -154,20 +182,29 @@ def cluster_url(addresses: list[str]) -> str:
     return "redis+cluster://" + ",".join(addresses)
 
 
-@pytest.fixture(scope="module", params=["one-redis", "redis-cluster"])
+@pytest.fixture(scope="module", params=["one-redis", "redis-cluster", "redis-sentinel"])
 def nodes(
     request: pytest.FixtureRequest, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Stack, Stack]]:
     """Hub A pushes jobs only (``jobs.consume: []``), hub B runs them; Centrifugo's engine and the
-    jobs pipeline on one Redis, or on a three-master Redis Cluster started for the module."""
+    jobs pipeline on one Redis, or on a three-master Redis Cluster started for the module; or
+    Centrifugo's engine through a Redis Sentinel watching one master (the jobs on the one Redis)."""
     engine, jobs_url = None, ""
-    if request.param == "redis-cluster":
-        addresses = request.getfixturevalue("cluster_addresses")
-        engine, jobs_url = {"redis_cluster_addresses": addresses}, cluster_url(addresses)
-    with two_instances(
-        redis_url, tmp_path_factory, engine=engine, jobs_url=jobs_url, a_jobs={"consume": []}
-    ) as pair:
-        yield pair
+    with ExitStack() as exits:
+        if request.param == "redis-cluster":
+            addresses = request.getfixturevalue("cluster_addresses")
+            engine, jobs_url = {"redis_cluster_addresses": addresses}, cluster_url(addresses)
+        elif request.param == "redis-sentinel":
+            tmp = tmp_path_factory.mktemp("sentinel")
+            (tmp / "master").mkdir()
+            master = exits.enter_context(redis_server(tmp / "master"))
+            sentinel = exits.enter_context(redis_sentinel(tmp, master))
+            engine = {"redis_sentinel_addresses": [sentinel], "redis_sentinel_master": "main"}
+        yield exits.enter_context(
+            two_instances(
+                redis_url, tmp_path_factory, engine=engine, jobs_url=jobs_url, a_jobs={"consume": []}
+            )
+        )
 
 
 @pytest.fixture
@@ -274,6 +311,13 @@ async def test_the_engine_keeps_history_where_the_config_says(
     await (await clients(a, "frank")).rpc("announce", {"channel": room, "text": "kept"})
     if "redis_cluster_addresses" in a.config["centrifugo"]:
         servers = [f"redis://{address}" for address in a.config["centrifugo"]["redis_cluster_addresses"]]
+    elif "redis_sentinel_addresses" in a.config["centrifugo"]:
+        (sentinel,) = a.config["centrifugo"]["redis_sentinel_addresses"]
+        asked = redis.Redis.from_url(f"redis://{sentinel}", decode_responses=True)
+        host, port = asked.sentinel_get_master_addr_by_name("main")
+        asked.close()
+        servers = [f"redis://{host}:{port}"]
+        assert servers != [a.config["jobs"]["pipelines"]["default"]["url"]]  # not the jobs' Redis
     else:
         servers = [a.config["centrifugo"]["redis_url"]]
     keys = []
