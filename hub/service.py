@@ -222,6 +222,7 @@ class _RedisPart:
         self.name = describe(url)  # the server or the cluster's seeds, never a password
 
     async def ready(self) -> tuple[bool, str]:
+        from redis.asyncio.cluster import RedisCluster
         from redis.exceptions import RedisClusterException, RedisError
 
         from .jobs.redis_client import client
@@ -229,7 +230,10 @@ class _RedisPart:
         redis = client(self.url, socket_timeout=1, socket_connect_timeout=1)
         try:
             async with asyncio.timeout(3):  # a cluster's client retries its seeds; a probe does not wait
-                await redis.ping()
+                if isinstance(redis, RedisCluster):  # its PING goes to one node unless told otherwise
+                    await redis.ping(target_nodes=RedisCluster.PRIMARIES)
+                else:
+                    await redis.ping()
         except (RedisError, RedisClusterException, OSError) as exc:
             return False, f"unreachable ({type(exc).__name__})"
         finally:

@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -414,6 +415,30 @@ def test_ready_pings_the_jobs_redis_or_every_master_of_the_cluster(nodes: tuple[
     with urllib.request.urlopen(f"http://127.0.0.1:{a.config['ops']['port']}/ready", timeout=10) as response:
         parts = json.loads(response.read())["parts"]
     assert parts[name] == {"ready": True, "state": "answers"}
+
+
+def test_ready_is_false_while_a_master_of_the_jobs_cluster_is_down(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> None:
+    def ready() -> tuple[int, dict[str, Any]]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=10) as response:
+                return response.status, json.loads(response.read())["parts"]
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())["parts"]
+
+    with redis_cluster(tmp_path_factory.mktemp("small-cluster")) as addresses:
+        config, _ = two_configs(redis_url, jobs_url=cluster_url(addresses))
+        port, name = config["ops"]["port"], "redis cluster " + ",".join(addresses)
+        with Stack(tmp_path_factory.mktemp("cluster-ready"), config).running(centrifugo=False):
+            wait_until(lambda: ready()[0] == 200, 20, "ready")
+            assert ready()[1][name] == {"ready": True, "state": "answers"}
+            host, first = addresses[-1].split(":")
+            subprocess.run(["redis-cli", "-h", host, "-p", first, "SHUTDOWN", "NOSAVE"], capture_output=True,
+                           timeout=30)  # fmt: skip
+            wait_until(lambda: ready()[0] == 503, 20, "not ready")
+            assert ready()[1][name]["ready"] is False
+            assert ready()[1][name]["state"].startswith("unreachable")
 
 
 def job_runs(path: Path) -> collections.Counter[tuple[str, str]]:
