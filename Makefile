@@ -6,19 +6,19 @@ PACKAGES := hub proxy clients centrifugo
 # The demo page's npm dependencies (centrifuge-js), installed once per package-lock.json.
 WEBDEPS := demo/web/node_modules/.stamp
 
-.PHONY: demo test lint typecheck unit integration bench gobench setup centrifugo redis browser loadtools proto clean
+.PHONY: demo test lint typecheck unit integration bench gobench setup centrifugo redis nginx browser loadtools proto clean
 
 demo: setup $(WEBDEPS)
 	$(BIN)/hub check -c demo/hub.yaml
 	$(BIN)/python -m demo
 
-test: setup redis browser lint typecheck
+test: setup redis nginx browser lint typecheck
 	$(BIN)/pytest tests
 
 unit: setup
 	$(BIN)/pytest tests/unit
 
-integration: setup redis browser
+integration: setup redis nginx browser
 	$(BIN)/pytest tests/integration
 
 lint: setup
@@ -72,6 +72,13 @@ browser: $(WEBDEPS)
 	@test -x /usr/bin/chromium || { \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+# The load balancer of the load-balanced scale-out test (docs/deploy/nginx.conf); only its binary
+# is used: the test starts it on a free port and stops it by pid.
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq nginx >/dev/null; \
+	  else echo "nginx is needed by the tests: sudo apt-get install nginx" >&2; exit 1; fi; }
 
 # Load generators of the proxy benchmark: wrk (HTTP) and h2load (gRPC, from nghttp2-client).
 loadtools:

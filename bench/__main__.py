@@ -204,7 +204,7 @@ def _previous_sections() -> dict[str, str]:
             sections[name] = ""
         if name is not None:
             sections[name] = f"{sections[name]}\n{line}" if sections[name] else line
-    return sections
+    return {name: text.rstrip() for name, text in sections.items()}  # each partial run added blank lines
 
 
 if __name__ == "__main__":

@@ -278,24 +278,32 @@ class _CentrifugoPart:
 
 
 class _RedisPart:
-    """A Redis server the jobs pipelines use: it answers PING (asked afresh at each probe)."""
+    """The Redis server (or cluster) of some jobs pipelines: it answers PING (asked afresh at each
+    probe; on a cluster, every master must answer)."""
 
     def __init__(self, url: str) -> None:
+        from .jobs.redis_client import describe
+
         self.url = url
-        # The name shows the server, never a password in the URL.
-        self.name = f"redis {urllib.parse.urlsplit(url).hostname}:{urllib.parse.urlsplit(url).port or 6379}"
+        self.name = describe(url)  # the server or the cluster's seeds, never a password
 
     async def ready(self) -> tuple[bool, str]:
-        import redis.asyncio
-        from redis.exceptions import RedisError
+        from redis.asyncio.cluster import RedisCluster
+        from redis.exceptions import RedisClusterException, RedisError
 
-        client = redis.asyncio.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
+        from .jobs.redis_client import client
+
+        redis = client(self.url, socket_timeout=1, socket_connect_timeout=1)
         try:
-            await client.ping()
-        except (RedisError, OSError) as exc:
+            async with asyncio.timeout(3):  # a cluster's client retries its seeds; a probe does not wait
+                if isinstance(redis, RedisCluster):  # its PING goes to one node unless told otherwise
+                    await redis.ping(target_nodes=RedisCluster.PRIMARIES)
+                else:
+                    await redis.ping()
+        except (RedisError, RedisClusterException, OSError) as exc:
             return False, f"unreachable ({type(exc).__name__})"
         finally:
-            await client.aclose()
+            await redis.aclose()
         return True, "answers"
 
 

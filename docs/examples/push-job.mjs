@@ -17,7 +17,7 @@ const envelope = {
   attempt: 0,
   enqueued_at: Date.now() / 1000,
 };
-const command = ["XADD", `${prefix}:${pipeline}:stream`, "*", "job", JSON.stringify(envelope)];
+const command = ["XADD", `${prefix}:{${pipeline}}:stream`, "*", "job", JSON.stringify(envelope)];
 const resp = `*${command.length}\r\n` + command.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("");
 
 const socket = net.createConnection({ host: hostname, port: Number(port) }, () => socket.write(resp));

@@ -21,14 +21,14 @@ from types import TracebackType
 from typing import Any, Self
 
 import msgspec
-import redis.asyncio as aioredis
 
 from . import envelope as env
 from .broker_socket import ENV, BrokerClient, RemoteDriver
 from .driver import Driver
 from .errors import JobsError
 from .memory_driver import MemoryBroker, MemoryDriver
-from .redis_driver import RedisDriver, client
+from .redis_client import client
+from .redis_driver import RedisDriver
 from .settings import JobsSettings
 from .status import JobStatus, PipelineStats
 
@@ -55,7 +55,7 @@ class Jobs:
         self._memory = memory
         env_socket = os.environ.get(ENV)
         self._socket = socket or (Path(env_socket) if env_socket and memory is None else None)
-        self._redis: dict[str, aioredis.Redis] = {}
+        self._redis: dict[str, Any] = {}  # url -> a Redis or RedisCluster client
         self._broker: BrokerClient | None = None
         self._opened = False
 

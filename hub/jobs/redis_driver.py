@@ -1,13 +1,18 @@
 """The ``redis`` driver: a Redis Stream per pipeline, read by one consumer group.
 
-Keys (``P`` = ``jobs.prefix``, ``N`` = the pipeline; see docs/jobs.md)::
+Keys (``P`` = ``jobs.prefix``, ``N`` = the pipeline; see docs/jobs.md), every one built by
+:func:`key`::
 
-    P:N:stream    stream, one entry per job ready to run ({"job": envelope JSON})
-    P:N:delayed   sorted set of envelopes pushed with a delay, scored by due time (ms)
-    P:N:retry     sorted set of envelopes waiting out their backoff, scored by due time (ms)
-    P:N:dead      stream of dead-lettered jobs ({"job", "error", "failed_at"})
-    P:N:paused    exists while the pipeline is paused
-    P:status:ID   hash: state, pipeline, name, attempts, error, result, updated_at (TTL)
+    P:{N}:stream     stream, one entry per job ready to run ({"job": envelope JSON})
+    P:{N}:delayed    sorted set of envelopes pushed with a delay, scored by due time (ms)
+    P:{N}:retry      sorted set of envelopes waiting out their backoff, scored by due time (ms)
+    P:{N}:dead       stream of dead-lettered jobs ({"job", "error", "failed_at"})
+    P:{N}:paused     exists while the pipeline is paused
+    P:{N}:status:ID  hash: state, pipeline, name, attempts, error, result, updated_at (TTL)
+
+The braces are a Redis Cluster hash tag: every key of one pipeline hashes to one slot,
+so each script below may touch several of them on a cluster, and different pipelines
+spread over the cluster's masters. The same names on one server.
 
 A job is fetched with XREADGROUP and stays in the group's pending list until a
 script acknowledges it (XACK + XDEL) together with its next step (done, retry,
@@ -25,7 +30,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import msgspec
-import redis.asyncio as aioredis
 import redis.exceptions
 
 from . import _lua
@@ -60,28 +64,29 @@ def _guarded(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, Coroutine[A
     return wrapper
 
 
-def client(url: str, connections: int = 8) -> aioredis.Redis:
-    """A bounded pool of connections to one Redis server (shared by its pipelines)."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=connections, decode_responses=True, timeout=30
-    )
-    return aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes its connections
+def key(prefix: str, pipeline: str, part: str) -> str:
+    """The Redis key ``part`` (``stream``, ``dead``, ``status:ID`` ...) of ``pipeline``.
+
+    >>> key("hub:jobs", "default", "stream")
+    'hub:jobs:{default}:stream'
+    """
+    return f"{prefix}:{{{pipeline}}}:{part}"
 
 
 class RedisDriver:
     """Implements :class:`hub.jobs.driver.Driver` on Redis Streams."""
 
-    def __init__(self, redis: aioredis.Redis, name: str, settings: PipelineSettings, *, prefix: str,
+    def __init__(self, redis: Any, name: str, settings: PipelineSettings, *, prefix: str,
                  group: str) -> None:  # fmt: skip
-        # redis-py's types do not follow decode_responses=True: replies are str here.
+        # A redis.asyncio Redis or RedisCluster (hub.jobs.redis_client); redis-py's types do not
+        # follow decode_responses=True: replies are str here.
         self.redis: Any = redis
         self.name = name
         self.settings = settings
         self.group = group
-        base = f"{prefix}:{name}"
-        self.stream, self.delayed, self.retry_set = f"{base}:stream", f"{base}:delayed", f"{base}:retry"
-        self.dead, self.paused_key = f"{base}:dead", f"{base}:paused"
-        self.status_prefix = f"{prefix}:status:"
+        self.stream, self.delayed = key(prefix, name, "stream"), key(prefix, name, "delayed")
+        self.retry_set, self.dead = key(prefix, name, "retry"), key(prefix, name, "dead")
+        self.paused_key, self.status_prefix = key(prefix, name, "paused"), key(prefix, name, "status:")
         self._ttl = int(settings.status_ttl * 1000)
         self._push = redis.register_script(_lua.PUSH)
         self._move = redis.register_script(_lua.MOVE_DUE)
@@ -135,12 +140,14 @@ class RedisDriver:
         now = time.monotonic()
         if now >= self._next_chores:  # under load, at most every CHORES seconds: not per batch
             self._next_chores = now + CHORES
-            async with self.redis.pipeline(transaction=False) as pipe:
+            now_ms = int(time.time() * 1000)
+            keys = [self.delayed, self.retry_set, self.stream]
+
+            async def chores(pipe: Any) -> None:
                 pipe.exists(self.paused_key)
-                now_ms = int(time.time() * 1000)
-                keys = [self.delayed, self.retry_set, self.stream]
                 await self._move(keys=keys, args=[now_ms, MOVE_LIMIT, self.status_prefix], client=pipe)
-                paused, _ = await pipe.execute()
+
+            paused, _ = await self._pipelined(chores)
             self._paused = bool(paused)
         if self._paused:
             await asyncio.sleep(block)
@@ -200,10 +207,7 @@ class RedisDriver:
         while self._acks:
             batch, self._acks = self._acks, []
             try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for keys, args, _ in batch:
-                        await self._ack(keys=keys, args=args, client=pipe)
-                    await pipe.execute()
+                await self._pipelined(functools.partial(self._queue_acks, batch))
             except Exception as exc:
                 error = BrokerError(f"redis: {exc}") if isinstance(exc, redis.exceptions.RedisError) else exc
                 for _, _, done in batch:
@@ -213,6 +217,31 @@ class RedisDriver:
                 for _, _, done in batch:
                     if not done.done():
                         done.set_result(None)
+
+    async def _queue_acks(
+        self, batch: list[tuple[list[str], list[Any], asyncio.Future[None]]], pipe: Any
+    ) -> None:
+        for keys, args, _ in batch:
+            await self._ack(keys=keys, args=args, client=pipe)
+
+    async def _pipelined(self, fill: Callable[[Any], Coroutine[Any, Any, None]]) -> list[Any]:
+        """Run what ``fill`` queues in one round trip (no transaction).
+
+        On one server, redis-py loads a pipeline's scripts before running it; a cluster's
+        pipeline does not, so a node that never ran one (or restarted, or was promoted)
+        answers NOSCRIPT: the scripts are loaded on every master and the pipeline runs again
+        (each script is safe to run twice).
+        """
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                await fill(pipe)
+                return list(await pipe.execute())
+        except redis.exceptions.NoScriptError:
+            for script in (self._move, self._ack):
+                await self.redis.script_load(script.script)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                await fill(pipe)
+                return list(await pipe.execute())
 
     @_guarded
     async def retry(self, delivery: Delivery, error: str, delay: float) -> None:

@@ -6,7 +6,7 @@
         default: {}                 # memory driver, every option at its default
         reports:
           driver: redis
-          url: redis://127.0.0.1:6379/0
+          url: redis://127.0.0.1:6379/0   # or redis+cluster://HOST:PORT[,HOST:PORT...]
           prefetch: 32
           priority: 10              # fetched before pipelines with a lower priority
           max_attempts: 5
@@ -24,6 +24,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from .redis_client import parse_cluster
 from .schedule import Periodic
 
 Positive = Annotated[int, msgspec.Meta(gt=0)]
@@ -56,7 +57,8 @@ class PipelineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
     #: ``memory`` (in the service, for development, tests and the demo) or ``redis`` (Streams).
     driver: Literal["memory", "redis"] = "memory"
-    #: The Redis server of a ``redis`` pipeline.
+    #: The Redis server of a ``redis`` pipeline, or a Redis Cluster's seed nodes
+    #: (``redis+cluster://HOST:PORT[,HOST:PORT...]``, see :mod:`hub.jobs.redis_client`).
     url: str = "redis://127.0.0.1:6379/0"
     #: Jobs one consumer fetches at once (and at most runs at once).
     prefetch: Positive = 16
@@ -101,6 +103,12 @@ class JobsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         """A message naming the key when the section contradicts itself."""
         if not self.pipelines:
             return "jobs.pipelines: expected at least one pipeline"
+        for name, settings in self.pipelines.items():
+            if settings.driver == "redis":
+                try:
+                    parse_cluster(settings.url)
+                except ValueError as exc:
+                    return f"jobs.pipelines.{name}.url: {exc}"
         for i, name in enumerate(self.consume or ()):
             if name not in self.pipelines:
                 return f"jobs.consume[{i}]: expected one of {sorted(self.pipelines)}, got {name!r}"

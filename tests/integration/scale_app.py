@@ -50,7 +50,7 @@ async def slow(request: RPCRequest) -> dict[str, Any]:
     """Note the call's start in a file, then take a while: a call in flight for a shutdown test."""
     data = request.json()
     with open(data["file"], "a") as f:  # noqa: ASYNC230 (one small append)
-        f.write(f"{data['id']}\n")
+        f.write(f"{data['id']} {instance()}\n")
     await asyncio.sleep(data["sleep"])
     return {"hub": instance(), "id": data["id"]}
 
@@ -65,6 +65,8 @@ async def enqueue(request: RPCRequest) -> dict[str, Any]:
 @app.job("record")
 def record(job: Job) -> dict[str, Any]:  # sync: runs in a thread
     time.sleep(job.payload.get("sleep", 0))
+    if job.attempt < job.payload.get("succeed_at", 1):
+        raise RuntimeError(f"not yet (attempt {job.attempt} on {instance()})")
     with open(job.payload["file"], "a") as f:  # one small O_APPEND write per line: lines never mix
         f.write(f"{job.id} {instance()} {os.getpid()}\n")
     return {"hub": instance()}

@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 
 from hub import App
 from hub.jobs import Job, Jobs, JobSpec, JobsSettings, State
+from hub.jobs.redis_driver import key
 
 from .jobs_helpers import consumer, eventually, jobs_settings
 
@@ -178,7 +179,7 @@ async def _push_raw(jobs: Jobs, request: pytest.FixtureRequest, raw: str) -> Non
         await driver.push_raw(raw)  # type: ignore[attr-defined]
     else:
         r = aioredis.Redis.from_url(request.getfixturevalue("redis_url"))
-        await r.xadd(f"{jobs.settings.prefix}:default:stream", {"job": raw})
+        await r.xadd(key(jobs.settings.prefix, "default", "stream"), {"job": raw})
         await r.aclose()
 
 
@@ -187,7 +188,7 @@ async def _dead_reasons(jobs: Jobs, request: pytest.FixtureRequest) -> list[str]
     if jobs.settings.pipelines["default"].driver == "memory":
         return [error for _, error, _ in driver.q.dead]  # type: ignore[attr-defined]
     r = aioredis.Redis.from_url(request.getfixturevalue("redis_url"), decode_responses=True)
-    entries = await r.xrange(f"{jobs.settings.prefix}:default:dead")
+    entries = await r.xrange(key(jobs.settings.prefix, "default", "dead"))
     await r.aclose()
     return [fields["error"] for _, fields in entries]
 
@@ -195,7 +196,7 @@ async def _dead_reasons(jobs: Jobs, request: pytest.FixtureRequest) -> list[str]
 async def test_redis_consumers_leave_the_group_and_survive_a_lost_group(redis_url: str) -> None:
     app, runs, _ = counting_app()
     async with Jobs(jobs_settings("redis", redis_url)) as jobs:
-        stream = f"{jobs.settings.prefix}:default:stream"
+        stream = key(jobs.settings.prefix, "default", "stream")
         r = aioredis.Redis.from_url(redis_url, decode_responses=True)
         try:
             async with consumer(app, jobs, name="test:lost"):

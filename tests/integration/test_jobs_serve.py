@@ -27,6 +27,7 @@ import redis
 from hub.clients import RealtimeClient
 from hub.jobs import Jobs, JobSpec
 from hub.jobs.broker_socket import broker_path
+from hub.jobs.redis_driver import key
 from hub.settings import load
 from hub.tokens import TokenMinter
 
@@ -120,13 +121,18 @@ def test_cli_push_stats_pause_resume_retry_dead_through_pooled_workers(
 
 
 def test_foreign_jobs_from_redis_cli_and_node(tmp_path: Path, redis_url: str) -> None:
+    # What docs/jobs.md tells outside producers to type is the driver's key.
+    assert (
+        f"redis-cli XADD '{key('hub:jobs', 'default', 'stream')}' '*' job"
+        in (ROOT / "docs/jobs.md").read_text()
+    )
     stack = jobs_stack(tmp_path, "redis", redis_url)
     prefix = stack.config["jobs"]["prefix"]
     out = str(tmp_path / "runs.txt")
     host, port = redis_url.removeprefix("redis://").split(":")
     envelope = json.dumps({"v": 1, "id": "from-redis-cli", "name": "record", "payload": {"file": out}})
     with stack.running(centrifugo=False):
-        subprocess.run(["redis-cli", "-h", host, "-p", port, "XADD", f"{prefix}:default:stream", "*", "job",
+        subprocess.run(["redis-cli", "-h", host, "-p", port, "XADD", key(prefix, "default", "stream"), "*", "job",
                         envelope], check=True, capture_output=True)  # fmt: skip
         node = shutil.which("node")
         if node:
@@ -152,7 +158,7 @@ def _kill_tree(process: subprocess.Popen[bytes]) -> None:
 
 def _pending_job_ids(url: str, prefix: str) -> set[str]:
     r = redis.Redis.from_url(url, decode_responses=True)
-    stream = f"{prefix}:default:stream"
+    stream = key(prefix, "default", "stream")
     entries = r.xpending_range(stream, "hub", min="-", max="+", count=100_000)
     ids = set()
     for e in entries:

@@ -94,3 +94,26 @@ def test_the_ops_listener_serves_the_probe_paths() -> None:
     server = OpsServer(OpsSettings(port=1), Quiet())  # type: ignore[arg-type]
     routes = {route.path for route in server._listener._app.routes}  # type: ignore[attr-defined]
     assert routes == OPS_PATHS
+
+
+def test_the_nginx_balancer_fronts_the_proxy_port_and_moves_calls_before_sending_them() -> None:
+    from hub.centrifugo.config import _proxy
+
+    text = (DEPLOY / "nginx.conf").read_text()
+    lines = [line.split("#")[0].strip().rstrip(";") for line in text.splitlines()]
+    directives = {
+        line.split()[0]: line.split(None, 1)[1:] for line in lines if line and not line.endswith("{")
+    }
+    upstreams = [line.split()[1] for line in lines if line.startswith("server ") and not line.endswith("{")]
+    assert len(upstreams) >= 2
+    assert {u.rsplit(":", 1)[1] for u in upstreams} == {str(SETTINGS.proxy.http_port)}
+    assert directives["listen"] == [str(SETTINGS.proxy.http_port)]
+    # Retried only when the connection failed: never a call a hub may already have run.
+    assert directives["proxy_next_upstream"] == ["error timeout"]
+    assert "keepalive" not in directives
+    assert float(directives["proxy_read_timeout"][0].removesuffix("s")) > SETTINGS.proxy.call_timeout
+    assert directives["client_max_body_size"] == [f"{SETTINGS.proxy.max_body_size >> 20}m"]
+    # The location covers the endpoints Centrifugo calls (HTTP transport).
+    (location,) = [line.split()[1] for line in lines if line.startswith("location ")]
+    endpoint = _proxy(SETTINGS.proxy, "rpc")["endpoint"]
+    assert endpoint.startswith(f"http://{SETTINGS.proxy.reachable_host}:{SETTINGS.proxy.http_port}{location}")

@@ -10,6 +10,8 @@ import pytest
 from hub import ConfigError, load
 from hub.jobs import VERSION, Backoff, BadEnvelope
 from hub.jobs import envelope as env
+from hub.jobs.redis_client import Cluster, describe, parse_cluster
+from hub.jobs.redis_driver import RedisDriver, key
 
 BASE = """
 app: demo.app:app
@@ -61,6 +63,19 @@ jobs:
         ("jobs: {consume: [b], pipelines: {a: {}}}", "jobs.consume[0]: expected one of ['a'], got 'b'"),
         ("jobs: {default_pipeline: b, pipelines: {a: {}}}", "jobs.default_pipeline: expected one of ['a']"),
         ("jobs: {pipelines: {a: {claim_timeout: 1}}}", "jobs.pipelines.a.claim_timeout: expected more than"),
+        (
+            "jobs: {pipelines: {a: {driver: redis, url: 'http://h:1'}}}",
+            "jobs.pipelines.a.url: expected redis://HOST:PORT/DB, rediss://..., unix:///PATH (one server) or "
+            "redis+cluster://HOST:PORT[,HOST:PORT...] (a Redis Cluster), got a url starting 'http:'",
+        ),
+        (
+            "jobs: {pipelines: {a: {driver: redis, url: 'redis+cluster://:pw@h1:7000,h2'}}}",
+            "jobs.pipelines.a.url: expected HOST:PORT for each seed node of the cluster, got 'h2'",
+        ),
+        (
+            "jobs: {pipelines: {a: {driver: redis, url: 'redis+cluster://h1:7000/2'}}}",
+            "jobs.pipelines.a.url: a Redis Cluster has only database 0",
+        ),
     ],
 )
 def test_errors_name_file_key_and_expectation(tmp_path: Path, extra: str, message: str) -> None:
@@ -110,3 +125,36 @@ def test_a_jobs_wait_counts_from_its_push_or_from_when_it_was_due() -> None:
 def test_bad_envelopes_say_why(raw: str, message: str) -> None:
     with pytest.raises(BadEnvelope, match=re.escape(message)):
         env.decode(raw)
+
+
+def test_a_cluster_url_names_its_seeds_and_credentials() -> None:
+    cluster = parse_cluster("rediss+cluster://app:s%40cret@10.0.0.1:7000,[::1]:7001/")
+    assert cluster == Cluster(
+        seeds=(("10.0.0.1", 7000), ("::1", 7001)), username="app", password="s@cret", tls=True
+    )
+    assert parse_cluster("redis://:pw@127.0.0.1:6379/0") is None
+    assert describe("redis+cluster://:pw@h1:7000,h2:7000") == "redis cluster h1:7000,h2:7000"
+    assert describe("redis://:pw@h1:6380/0") == "redis h1:6380"
+
+
+def test_every_key_of_a_pipeline_shares_one_cluster_hash_tag(tmp_path: Path) -> None:
+    jobs = load(write(tmp_path, "jobs: {prefix: 'app:jobs', pipelines: {mail: {driver: redis}}}")).jobs
+    driver = RedisDriver(FakeRedis(), "mail", jobs.pipelines["mail"], prefix=jobs.prefix, group=jobs.group)
+    keys = [
+        driver.stream,
+        driver.delayed,
+        driver.retry_set,
+        driver.dead,
+        driver.paused_key,
+        driver._status_key("7"),
+    ]
+    assert keys == [
+        key("app:jobs", "mail", part) for part in ("stream", "delayed", "retry", "dead", "paused", "status:7")
+    ]
+    assert {k.split("{")[1].split("}")[0] for k in keys} == {"mail"}  # Redis Cluster hashes only "mail"
+    assert driver.stream == "app:jobs:{mail}:stream"
+
+
+class FakeRedis:
+    def register_script(self, script: str) -> str:
+        return script
