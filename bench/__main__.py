@@ -157,9 +157,10 @@ def _summary(s: dict[str, Any]) -> str:
         )
     with _tolerant():
         p = s["publish"]
+        hub_name = p.get("hub_name", "hub publisher, HTTP")
         lines.append(
             f"| publishes ≥ 0.8x the compiled publisher | {p['hub_vs_go']:.2f}x "
-            f"| hub publisher {p['rates']['hub publisher, HTTP']:,.0f} "
+            f"| {hub_name} {p['rates'][hub_name]:,.0f} "
             f"vs Go batch {p['go_best_rate']:,.0f}/s |"
         )
     with _tolerant():

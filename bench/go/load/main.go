@@ -4,7 +4,7 @@
 //	load rpc     -url WS -token JWT -clients 64 -duration 3s [-rate 2000]
 //	load connect -url WS [-token JWT | -data '{"user":"u"}'] -n 3000 -concurrency 200
 //	load fanout  -url WS -token JWT -channel C -subs 1000 -messages 20 [-api URL -key K]
-//	load publish -api URL -key K -channel C -n 20000 -batch 500 -inflight 4
+//	load publish -api URL -key K -channel C -n 20000 -batch 500 -inflight 4 [-keys]
 //
 // Latencies are measured from when a call was due (with -rate) or sent, so a slow
 // server cannot hide behind a waiting load generator. "cpu" is the cores this
@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -378,12 +379,15 @@ func publishMode(args []string) (map[string]any, error) {
 	batch := fs.Int("batch", 500, "commands per batch request")
 	inflight := fs.Int("inflight", 4, "batch requests in flight")
 	payload := fs.String("payload", `{"kind":"bench","text":"`+strings.Repeat("x", 64)+`"}`, "JSON data")
+	keys := fs.Bool("keys", false, "give every publication an idempotency key (as the hub's publisher does)")
 	_ = fs.Parse(args)
 	// Each command is encoded on its own, as a publisher fed by application code must.
 	type publish struct {
 		Channel string          `json:"channel"`
 		Data    json.RawMessage `json:"data"`
+		Key     string          `json:"idempotency_key,omitempty"`
 	}
+	prefix := fmt.Sprintf("%x-", time.Now().UnixNano())
 	type command struct {
 		Publish publish `json:"publish"`
 	}
@@ -397,7 +401,11 @@ func publishMode(args []string) (map[string]any, error) {
 				if j > 0 {
 					b.WriteByte(',')
 				}
-				encoded, _ := json.Marshal(command{publish{*channel, json.RawMessage(*payload)}})
+				key := ""
+				if *keys {
+					key = prefix + strconv.Itoa(sent+j)
+				}
+				encoded, _ := json.Marshal(command{publish{*channel, json.RawMessage(*payload), key}})
 				b.Write(encoded)
 			}
 			b.WriteString(`]}`)
