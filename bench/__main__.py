@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "bench" / "results.json"
 #: The order of the sections; a scenario not listed comes after, by name.
-ORDER = ["rpc", "connect", "publish", "fanout", "jobs", "speed", "proxy"]
+ORDER = ["rpc", "connect", "reconnect", "publish", "fanout", "jobs", "speed", "proxy"]
 #: Seconds planned for a scenario that does not announce its own cases.
 DEFAULT_PLAN = {"proxy": 50.0, "publish": 45.0, "jobs": 150.0}
 
