@@ -239,7 +239,7 @@ def report(data: dict[str, Any]) -> Section:
             "",
             "The clients' errors by kind (all runs): "
             + "; ".join(
-                f"{label}: " + ", ".join(f"{n:,} × `{k}`" for k, n in v.get("error_kinds", {}).items())
+                f"{label}: " + ", ".join(f"{n:,} `{k}`" for k, n in v.get("error_kinds", {}).items())
                 for label, v in cases.items()
             )
             + ".",
