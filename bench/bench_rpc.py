@@ -28,9 +28,14 @@ DEFAULT = "hub HTTP, pool of 2 (default on 2 cores)"
 BEFORE = ("uvloop", "httptools")
 MAIN = "ca4fd26"  # main when this branch started
 STARLETTE_PATH = "a37247f"  # httptools + uvloop, proxy calls still routed by Starlette
+NO_FREEZE = "8a7f7df"  # main before the workers froze their start-up objects out of the GC
 CASES: dict[str, Backend] = {
     DEFAULT: Backend(kind="hub", transport="http", workers=2),
     LIMIT: Backend(kind="go"),
+    "hub HTTP, pool of 2, http_connection_ttl 0": Backend(
+        kind="hub", transport="http", workers=2, pool={"http_connection_ttl": 0}
+    ),
+    "before · hub HTTP, pool of 2, no gc.freeze()": Backend(kind="hub", workers=2, revision=NO_FREEZE),
     "hub HTTP, pool of 1": Backend(kind="hub", transport="http", workers=1),
     "hub HTTP, inline (workers: 0)": Backend(kind="hub", transport="http", workers=0),
     "hub gRPC, pool of 2": Backend(kind="hub", transport="grpc", workers=2),
@@ -89,9 +94,10 @@ def measure() -> dict[str, Any]:
                 PROGRESS.case(f"rpc · {rate:,.0f} calls/s, run {run + 1}/{RUNS} · {label}", RUN)
                 paced[label].append(run_load([*args[label], "-rate", str(rate)], s.watched()))
     return {
-        label: {"saturated": median_of(saturated[label]), "paced": median_of(paced[label]), "rate": rate}
+        label: {"saturated": median_of(saturated[label]), "paced": median_of(paced[label]), "rate": rate,
+                "paced_p99_runs": [r["p99_ms"] for r in paced[label]]}
         for label in CASES
-    }
+    }  # fmt: skip
 
 
 def main() -> Section:
@@ -157,6 +163,7 @@ def report(data: dict[str, Any]) -> Section:
             "runs.",
             "",
             *_speed(results),
+            *_tail(results, rate),
             *_conclusions(results, rate),
         ]
     )
@@ -168,7 +175,8 @@ STEPS = [
     ("HTTP, pool of 2", "before · hub HTTP, pool of 2, main: h11 + asyncio loop", "main (h11, asyncio loop)"),
     ("HTTP, pool of 2", "before · hub HTTP, pool of 2, httptools + uvloop, Starlette routing",
      "+ httptools + uvloop"),
-    ("HTTP, pool of 2", DEFAULT, "+ lean ASGI path for proxy calls (now)"),
+    ("HTTP, pool of 2", "before · hub HTTP, pool of 2, no gc.freeze()", "+ lean ASGI path for proxy calls"),
+    ("HTTP, pool of 2", DEFAULT, "+ start-up objects frozen out of the GC (now)"),
     ("HTTP, inline", "before · hub HTTP, inline, main: h11 + asyncio loop", "main (h11, asyncio loop)"),
     ("HTTP, inline", "before · hub HTTP, inline, httptools + uvloop, Starlette routing",
      "+ httptools + uvloop"),
@@ -178,6 +186,41 @@ STEPS = [
     ("hand-written Starlette", "before · hand-written Starlette, h11 + asyncio loop", "h11, asyncio loop"),
     ("hand-written Starlette", "hand-written Starlette, 1 process", "httptools + uvloop"),
 ]  # fmt: skip
+
+
+def _tail(results: dict[str, Any], rate: float) -> list[str]:
+    """The default pool's p99 at the fixed rate against the limit's, run by run."""
+    if "paced_p99_runs" not in results[DEFAULT]:
+        return []
+    labels = [
+        DEFAULT,
+        "hub HTTP, pool of 2, http_connection_ttl 0",
+        "before · hub HTTP, pool of 2, no gc.freeze()",
+        "hub HTTP, inline (workers: 0)",
+        LIMIT,
+    ]
+    limit = results[LIMIT]["paced"]["p99_ms"]
+    rows = []
+    for label in labels:
+        if label in results:
+            r = results[label]
+            runs = " / ".join(f"{p:.1f}" for p in r["paced_p99_runs"])
+            p99 = r["paced"]["p99_ms"]
+            rows.append(f"| {label} | {runs} | {p99:.1f} | {p99 / limit:.2f}x |")
+    return [
+        f"### The tail: p99 at {rate:,.0f} calls/s, run by run",
+        "",
+        "| back end | p99 ms of each run | median | vs limit's |",
+        "|---|---|---:|---:|",
+        *rows,
+        "",
+        *TAIL_NOTES,
+        "",
+    ]
+
+
+#: What was found about the tail (measured apart from this table; see docs/benchmarks.md).
+TAIL_NOTES: list[str] = []
 
 
 def _speed(results: dict[str, Any]) -> list[str]:
