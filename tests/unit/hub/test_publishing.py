@@ -17,6 +17,7 @@ from hub import App, ConfigError, HubError, load
 from hub.bulk import parse_line, publish_lines
 from hub.centrifugo import render
 from hub.clients import ApiError, ClosedError, Published, Publisher, PublisherSettings
+from hub.testing import RecordingPublisher
 from hub.tokens import TokenMinter
 
 SECRET = "unit-test-token-secret-of-32-bytes!!"
@@ -152,3 +153,12 @@ async def test_bulk_goes_a_chunk_at_a_time_and_names_each_failed_line(
     assert chunks == [1000, 1000, 500]
     assert "line 1734: publish failed: " in err
     assert "published 2499 of 2500 to news (1 failed)" in err
+
+
+async def test_the_recording_publisher_records_publish_many_pair_by_pair() -> None:
+    app = App()
+    with RecordingPublisher().installed(app) as published:
+        results = await app.publish_many([("a", 1), ("b", 2), ("a", 3)])
+    assert published.data("a") == [1, 3]
+    assert published.channels() == ["a", "b"]
+    assert [r.offset for r in results if isinstance(r, Published)] == [1, 2, 3]
