@@ -156,6 +156,17 @@ def _summary(s: dict[str, Any]) -> str:
             f"| {default}: {cases[default]['rate']:,.0f} vs {jwt:,.0f} connections/s |"
         )
     with _tolerant():
+        r = s["reconnect"]
+        hub = r["cases"]["hub HTTP, pool of 2 (default on 2 cores)"]
+        alone = r["cases"]["JWT only, no proxy call"]
+        lines.append(
+            f"| reconnect storm: 20,000 clients back within 20 s (here {r['clients']:,}) "
+            f"| {hub['all_back_s']:.1f} s | hub connect proxy: all back in {hub['all_back_s']:.1f} s "
+            f"({hub['back_after_up_s']:.1f} s after Centrifugo was up), "
+            f"{hub['connect_failed']:.0f} connect calls rejected or failed; "
+            f"JWT only: {alone['all_back_s']:.1f} s |"
+        )
+    with _tolerant():
         p = s["publish"]
         hub_name = p.get("hub_name", "hub publisher, HTTP")
         lines.append(

@@ -213,8 +213,13 @@ def stack(tmp: Path, backend: Backend, *, ops: bool = False, **centrifugo: Any) 
     if len(path) > 1:
         env["PYTHONPATH"] = os.pathsep.join([*path, env.get("PYTHONPATH", "")])
 
+    # `python -m hub.pool.worker` puts its working directory first on sys.path: the hub of
+    # an earlier revision runs from its own tree, or its workers would import today's code.
+    hub_cwd = tmp / f"src-{backend.revision}" if backend.revision else ROOT
+
     def spawn(name: str, command: list[str]) -> subprocess.Popen[bytes]:
-        s.processes[name] = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, env=env)
+        cwd = hub_cwd if name == "hub" else ROOT
+        s.processes[name] = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=log, env=env)
         return s.processes[name]
 
     try:
