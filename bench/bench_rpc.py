@@ -219,8 +219,25 @@ def _tail(results: dict[str, Any], rate: float) -> list[str]:
     ]
 
 
-#: What was found about the tail (measured apart from this table; see docs/benchmarks.md).
-TAIL_NOTES: list[str] = []
+#: What was found about the tail, measured apart from the table (bench/bench_rpc.py says how).
+TAIL_NOTES: list[str] = [
+    "What the pool adds to the tail, measured apart from this table:",
+    "",
+    "- **Heartbeats**: a worker's beat (its metrics snapshot and call stats, msgspec-encoded, about",
+    "  1.4 KB for this app) costs about 9 µs; ten a second is under 0.01 % of a core. Not a cause.",
+    "- **Garbage collection**: each collection's pause, recorded in the workers with `gc.callbacks`",
+    "  during fixed-rate runs (an experiment app, not this table): on main, a full (generation 2)",
+    "  collection walked the worker's ~66,000 start-up objects (modules, the app) and paused it",
+    "  34.6 ms at a load average of 8, every call of that worker waiting behind it. The workers (and",
+    "  `hub serve`) now freeze what exists before their loop starts out of the collector's sight",
+    "  (`gc.freeze()` in `run_listeners`): full collections then walk 1,000-2,000 objects, 0.2-0.6",
+    "  ms. They are rare in steady state (a few per worker and minute), so this removes a rare",
+    "  stall of tens of ms, not a steady cost; the row without it is main before the change.",
+    "- **Connection age** (`pool.http_connection_ttl`, 2 s): each of Centrifugo's keep-alive",
+    "  connections is closed after its next answer once 2 s old, and Centrifugo dials a new one",
+    "  (which the kernel may hand to the other worker: what spreads load after a worker is",
+    "  replaced). The row with 0 keeps connections for good.",
+]
 
 
 def _speed(results: dict[str, Any]) -> list[str]:
