@@ -66,6 +66,7 @@ def main(names: list[str]) -> int:
             "finished": _now(),
             "seconds": round(time.monotonic() - t0, 1),
             "loadavg_1min_at_end": os.getloadavg()[0],
+            "runs": RUNS,
             **section.results,
         }
     took = time.monotonic() - started
@@ -88,6 +89,12 @@ def rewrite() -> int:
     for name, data in results["scenarios"].items():
         module = importlib.import_module(f"bench.bench_{name}")
         if hasattr(module, "report"):
+            # The section says how many runs each figure is the median of: those of its own run.
+            runs = data.get("runs", RUNS)
+            rounds = min(runs, getattr(module, "MAX_ROUNDS", runs))
+            for constant, value in (("RUNS", runs), ("ROUNDS", rounds)):
+                if hasattr(module, constant):
+                    setattr(module, constant, value)
             sections[name] = module.report(data).markdown.strip()
     order = [n for n in ORDER if n in sections] + sorted(set(sections) - set(ORDER))
     took = results.get("seconds", 0.0)
@@ -119,7 +126,9 @@ def _header(results: dict[str, Any], chosen: list[str], took: float) -> str:
             f"Python {m['python']}; "
             "Centrifugo v6.9.1, the hub, the back ends and the load generator all share these cores, and so "
             "may other engineers' test runs: each row gives the 1-minute load average it ran under.",
-            f"- each figure is the median of {RUNS} short runs (`BENCH_RUNS` changes it)",
+            "- each figure is the median of several short runs, as each section says (runs per section: "
+            + ", ".join(f"{n} {v.get('runs', 5)}" for n, v in results["scenarios"].items())
+            + "; `BENCH_RUNS` changes it)",
             "",
             _summary(results["scenarios"]),
             "",

@@ -214,9 +214,20 @@ def _tail(results: dict[str, Any], rate: float) -> list[str]:
         "|---|---|---:|---:|",
         *rows,
         "",
+        _spread(results[DEFAULT]["paced_p99_runs"], results[LIMIT]["paced_p99_runs"]),
+        "",
         *TAIL_NOTES,
         "",
     ]
+
+
+def _spread(pool: list[float], limit: list[float]) -> str:
+    return (
+        f"Single runs of the default pool ranged from {min(pool):.1f} to {max(pool):.1f} ms, those of the "
+        f"limit from {min(limit):.1f} to {max(limit):.1f} ms: on this shared machine one run's p99 moves "
+        "more than rows differ, so only the medians of runs interleaved in one run are compared, and a "
+        "ratio near 1 says the pool adds no tail of its own that these runs can tell apart."
+    )
 
 
 #: What was found about the tail, measured apart from the table (bench/bench_rpc.py says how).
