@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "bench" / "results.json"
 #: The order of the sections; a scenario not listed comes after, by name.
-ORDER = ["rpc", "connect", "publish", "fanout", "jobs", "speed", "proxy"]
+ORDER = ["rpc", "connect", "reconnect", "publish", "fanout", "jobs", "speed", "proxy"]
 #: Seconds planned for a scenario that does not announce its own cases.
 DEFAULT_PLAN = {"proxy": 50.0, "publish": 45.0, "jobs": 150.0}
 
@@ -66,6 +66,7 @@ def main(names: list[str]) -> int:
             "finished": _now(),
             "seconds": round(time.monotonic() - t0, 1),
             "loadavg_1min_at_end": os.getloadavg()[0],
+            "runs": RUNS,
             **section.results,
         }
     took = time.monotonic() - started
@@ -89,6 +90,12 @@ def rewrite() -> int:
     for name, data in results["scenarios"].items():
         module = importlib.import_module(f"bench.bench_{name}")
         if hasattr(module, "report"):
+            # The section says how many runs each figure is the median of: those of its own run.
+            runs = data.get("runs", RUNS)
+            rounds = min(runs, getattr(module, "MAX_ROUNDS", runs))
+            for constant, value in (("RUNS", runs), ("ROUNDS", rounds)):
+                if hasattr(module, constant):
+                    setattr(module, constant, value)
             sections[name] = module.report(data).markdown.strip()
     order = [n for n in ORDER if n in sections] + sorted(set(sections) - set(ORDER))
     took = results.get("seconds", 0.0)
@@ -120,7 +127,9 @@ def _header(results: dict[str, Any], chosen: list[str], took: float) -> str:
             f"Python {m['python']}; "
             "Centrifugo v6.9.1, the hub, the back ends and the load generator all share these cores, and so "
             "may other engineers' test runs: each row gives the 1-minute load average it ran under.",
-            f"- each figure is the median of {RUNS} short runs (`BENCH_RUNS` changes it)",
+            "- each figure is the median of several short runs, as each section says (runs per section: "
+            + ", ".join(f"{n} {v.get('runs', 5)}" for n, v in results["scenarios"].items())
+            + "; `BENCH_RUNS` changes it)",
             "",
             _summary(results["scenarios"]),
             "",
@@ -157,10 +166,22 @@ def _summary(s: dict[str, Any]) -> str:
             f"| {default}: {cases[default]['rate']:,.0f} vs {jwt:,.0f} connections/s |"
         )
     with _tolerant():
+        r = s["reconnect"]
+        hub = r["cases"]["hub HTTP, pool of 2 (default on 2 cores)"]
+        alone = r["cases"]["JWT only, no proxy call"]
+        lines.append(
+            f"| reconnect storm: 20,000 clients back within 20 s (here {r['clients']:,}) "
+            f"| {hub['all_back_s']:.1f} s | hub connect proxy: all back in {hub['all_back_s']:.1f} s "
+            f"({hub['back_after_up_s']:.1f} s after Centrifugo was up), "
+            f"{hub['connect_failed']:.0f} connect calls rejected or failed; "
+            f"JWT only: {alone['all_back_s']:.1f} s |"
+        )
+    with _tolerant():
         p = s["publish"]
+        hub_name = p.get("hub_name", "hub publisher, HTTP")
         lines.append(
             f"| publishes ≥ 0.8x the compiled publisher | {p['hub_vs_go']:.2f}x "
-            f"| hub publisher {p['rates']['hub publisher, HTTP']:,.0f} "
+            f"| {hub_name} {p['rates'][hub_name]:,.0f} "
             f"vs Go batch {p['go_best_rate']:,.0f}/s |"
         )
     with _tolerant():

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +134,7 @@ class Stack:
     backend: Backend
     config: dict[str, Any]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    start_centrifugo: Callable[[], None] = lambda: None
 
     @property
     def ws(self) -> str:
@@ -153,12 +154,24 @@ class Stack:
     def watched(self) -> dict[str, list[psutil.Process]]:
         return {name: family(p.pid) for name, p in self.processes.items()}
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.config['ops']['port']}/metrics"
+
+    def restart_centrifugo(self) -> float:
+        """Stop Centrifugo (SIGTERM, as a deploy does) and start it again; seconds it took."""
+        started = time.monotonic()
+        stop(self.processes["centrifugo"])
+        self.start_centrifugo()
+        return time.monotonic() - started
+
 
 def hub_yaml(
-    tmp: Path, backend: Backend, app: str = "bench.proxy_app:app", **centrifugo: Any
+    tmp: Path, backend: Backend, app: str = "bench.proxy_app:app", *, ops: bool = False, **centrifugo: Any
 ) -> dict[str, Any]:
     pool = {"workers": backend.workers, **backend.pool}
     return {
+        **({"ops": {"port": free_port()}} if ops else {}),
         "app": app,
         "log_level": "warning",
         "proxy": {"transport": backend.transport, "http_port": free_port(), "grpc_port": free_port(),
@@ -171,9 +184,10 @@ def hub_yaml(
 
 
 @contextlib.contextmanager
-def stack(tmp: Path, backend: Backend, **centrifugo: Any) -> Iterator[Stack]:
-    """Start the back end, then Centrifugo; stop both (by pid) on the way out."""
-    s = Stack(tmp, backend, hub_yaml(tmp, backend, **centrifugo))
+def stack(tmp: Path, backend: Backend, *, ops: bool = False, **centrifugo: Any) -> Iterator[Stack]:
+    """Start the back end, then Centrifugo; stop both (by pid) on the way out. ``ops``: the
+    hub's ops listener on a free port (``Stack.metrics_url``)."""
+    s = Stack(tmp, backend, hub_yaml(tmp, backend, ops=ops, **centrifugo))
     s.path.write_text(yaml.safe_dump(s.config))
     port = s.config["proxy"]["http_port"]
     log = (tmp / "stack.log").open("ab")
@@ -199,8 +213,13 @@ def stack(tmp: Path, backend: Backend, **centrifugo: Any) -> Iterator[Stack]:
     if len(path) > 1:
         env["PYTHONPATH"] = os.pathsep.join([*path, env.get("PYTHONPATH", "")])
 
+    # `python -m hub.pool.worker` puts its working directory first on sys.path: the hub of
+    # an earlier revision runs from its own tree, or its workers would import today's code.
+    hub_cwd = tmp / f"src-{backend.revision}" if backend.revision else ROOT
+
     def spawn(name: str, command: list[str]) -> subprocess.Popen[bytes]:
-        s.processes[name] = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=log, env=env)
+        cwd = hub_cwd if name == "hub" else ROOT
+        s.processes[name] = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=log, env=env)
         return s.processes[name]
 
     try:
@@ -219,8 +238,13 @@ def stack(tmp: Path, backend: Backend, **centrifugo: Any) -> Iterator[Stack]:
         else:
             process = spawn("go proxy", [str(go_binary("noproxy")), "-addr", f"127.0.0.1:{port}"])
             wait_http(f"http://127.0.0.1:{port}/health", process)
-        centrifugo = spawn("centrifugo", [str(HUB), "centrifugo", "run", "-c", str(s.path)])
-        wait_http(f"http://127.0.0.1:{s.config['centrifugo']['port']}/health", centrifugo)
+
+        def start_centrifugo() -> None:
+            centrifugo = spawn("centrifugo", [str(HUB), "centrifugo", "run", "-c", str(s.path)])
+            wait_http(f"http://127.0.0.1:{s.config['centrifugo']['port']}/health", centrifugo)
+
+        s.start_centrifugo = start_centrifugo
+        start_centrifugo()
         time.sleep(0.3)
         yield s
     finally:

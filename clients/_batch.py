@@ -5,7 +5,9 @@ and sends them as one batch while fewer than ``concurrency`` batches are in
 flight, so under load batches grow by themselves. When no batch is in
 flight the queue goes at once (a lone publish pays no window); otherwise
 the flusher first waits up to ``window`` for the batch to fill. Each call gets its own reply or its
-own error. A batch that fails as a whole (network, timeout, HTTP 5xx), and
+own error; :meth:`Batcher.call_many` queues many commands behind one awaitable (one
+future for all of them, settled when the last one is), each still with its own
+reply or error. A batch that fails as a whole (network, timeout, HTTP 5xx), and
 a command answered with the internal error 100, is sent again with capped
 exponential backoff until the call's retry budget is spent; publishes carry
 an idempotency key, so a resend never publishes twice.
@@ -16,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import itertools
 import logging
 import random
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,12 +62,66 @@ class PublisherCounts:
     size_sum: int = 0
 
 
-@dataclass(slots=True, eq=False)
+Settled = dict[str, Any] | PublisherError
+
+
+class _Group:
+    """The calls of one :meth:`Batcher.call_many`: one future for all, set when the last settles."""
+
+    __slots__ = ("future", "left", "results")
+
+    def __init__(self, future: asyncio.Future[list[Settled]], size: int) -> None:
+        self.future = future
+        self.left = size
+        self.results: list[Settled | None] = [None] * size
+
+    def settle(self, index: int, value: Settled) -> None:
+        self.results[index] = value
+        self.left -= 1
+        if not self.left and not self.future.done():
+            self.future.set_result(self.results)  # type: ignore[arg-type]  # none is None now
+
+
 class _Call:
-    command: Command
-    future: asyncio.Future[dict[str, Any]]
-    deadline: float
-    attempts: int = field(default=0)
+    """One command and whoever waits for it: its own future, or a slot of a group."""
+
+    __slots__ = ("attempts", "command", "deadline", "future", "group", "index")
+
+    def __init__(
+        self,
+        command: Command,
+        future: asyncio.Future[dict[str, Any]] | None,
+        deadline: float,
+        group: _Group | None = None,
+        index: int = 0,
+    ) -> None:
+        self.command = command
+        self.future = future
+        self.deadline = deadline
+        self.group = group
+        self.index = index
+        self.attempts = 0
+
+    def done(self) -> bool:
+        """Settled, or no one waits for it any more (its caller was cancelled)."""
+        if self.future is not None:
+            return self.future.done()
+        assert self.group is not None
+        return self.group.future.done() or self.group.results[self.index] is not None
+
+    def set_result(self, reply: dict[str, Any]) -> None:
+        if self.future is not None:
+            self.future.set_result(reply)
+        else:
+            assert self.group is not None
+            self.group.settle(self.index, reply)
+
+    def set_exception(self, error: PublisherError) -> None:
+        if self.future is not None:
+            self.future.set_exception(error)
+        else:
+            assert self.group is not None
+            self.group.settle(self.index, error)
 
 
 class Batcher:
@@ -110,7 +168,8 @@ class Batcher:
                 f"{self._pending} calls already pending (publisher.max_pending); this one was not sent"
             )
         loop = asyncio.get_running_loop()
-        call = _Call(command, loop.create_future(), loop.time() + self.retry_timeout)
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
+        call = _Call(command, future, loop.time() + self.retry_timeout)
         self._pending += 1
         self._idle.clear()
         self._queue.append(call)
@@ -119,13 +178,65 @@ class Batcher:
             self._full.set()
         outcome = "ok"
         try:
-            return await call.future
+            return await future
         except BaseException as exc:
             outcome = type(exc).__name__
             raise
         finally:
             self.counts.outcomes[outcome] = self.counts.outcomes.get(outcome, 0) + 1
             self._pending -= 1
+            if not self._pending:
+                self._idle.set()
+
+    async def call_many(self, commands: Iterable[Command], size: int) -> list[Settled]:
+        """Queue ``size`` commands behind one awaitable; one reply or error per command, in order.
+
+        All or nothing at the door: when the publisher is closing, or the commands would
+        take the pending calls over ``max_pending``, none is queued and this raises.
+        Afterwards each command settles on its own (an error in its slot, never raised).
+        ``commands`` is consumed ``max_size`` at a time, letting the flusher send the
+        first batches while the next are built.
+        """
+        if self._closed:
+            raise ClosedError("the publisher is closing; these calls were not sent")
+        if self._pending + size > self.max_pending or len(self._queue) + size > self.max_pending:
+            raise OverloadedError(
+                f"{self._pending} calls already pending, {size} more would pass publisher.max_pending "
+                f"({self.max_pending}); none of them was sent"
+            )
+        if not size:
+            return []
+        loop = asyncio.get_running_loop()
+        group = _Group(loop.create_future(), size)
+        deadline = loop.time() + self.retry_timeout
+        self._pending += size
+        self._idle.clear()
+        try:
+            queued = 0
+            source = iter(commands)
+            while queued < size:
+                if queued:
+                    await asyncio.sleep(0)  # the flusher takes what is queued
+                chunk = [_Call(c, None, deadline, group, queued + i)
+                         for i, c in enumerate(itertools.islice(source, self.max_size))]  # fmt: skip
+                if not chunk:
+                    raise ValueError(f"call_many: {queued} commands given, {size} announced")
+                queued += len(chunk)
+                self._queue.extend(chunk)
+                self._ready.set()
+                if len(self._queue) >= self.max_size:
+                    self._full.set()
+            return await group.future
+        finally:
+            if not group.future.done():  # cancelled (or failed) while queueing or waiting
+                group.future.cancel()
+            outcomes = self.counts.outcomes
+            for result in group.results:
+                outcome = "CancelledError" if result is None else type(result).__name__
+                if outcome == "dict":
+                    outcome = "ok"
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            self._pending -= size
             if not self._pending:
                 self._idle.set()
 
@@ -145,7 +256,7 @@ class Batcher:
             batch: list[_Call] = []
             while self._queue and len(batch) < self.max_size:
                 call = self._queue.popleft()
-                if not call.future.done():  # its caller may have been cancelled
+                if not call.done():  # its caller may have been cancelled
                     batch.append(call)
             if len(self._queue) < self.max_size:
                 self._full.clear()
@@ -168,8 +279,8 @@ class Batcher:
         """Fail every call still queued (after the flusher stopped)."""
         while self._queue:
             call = self._queue.popleft()
-            if not call.future.done():
-                call.future.set_exception(ClosedError("the publisher closed before this call was sent"))
+            if not call.done():
+                call.set_exception(ClosedError("the publisher closed before this call was sent"))
 
     async def _send(self, batch: list[_Call]) -> None:
         loop = asyncio.get_running_loop()
@@ -187,10 +298,10 @@ class Batcher:
                 delay *= 2
                 batch = []
                 for call in retry:
-                    if call.future.done():
+                    if call.done():
                         continue
                     if now + pause > call.deadline:
-                        call.future.set_exception(_gave_up(error, call.attempts))
+                        call.set_exception(_gave_up(error, call.attempts))
                     else:
                         batch.append(call)
                 if batch:
@@ -204,8 +315,8 @@ class Batcher:
             self._inflight -= 1
             self._slots.release()
             for call in batch:  # only when cancelled mid-retry
-                if not call.future.done():
-                    call.future.set_exception(ClosedError("the publisher closed while retrying this call"))
+                if not call.done():
+                    call.set_exception(ClosedError("the publisher closed while retrying this call"))
 
     async def _attempt(self, batch: list[_Call]) -> tuple[list[_Call], PublisherError | None]:
         """Send once; settle what is settled; return the calls worth another try."""
@@ -219,22 +330,22 @@ class Batcher:
             return batch, exc
         except PublisherError as exc:  # unauthorized, bad request: retrying will not help
             for call in batch:
-                if not call.future.done():
-                    call.future.set_exception(_copy(exc))
+                if not call.done():
+                    call.set_exception(_copy(exc))
             return [], None
         retry: list[_Call] = []
         error: PublisherError | None = None
         for call, reply in zip(batch, replies, strict=True):
-            if call.future.done():
+            if call.done():
                 continue
             if isinstance(reply, ApiError):
                 if reply.transient:
                     retry.append(call)
                     error = reply
                 else:
-                    call.future.set_exception(reply)
+                    call.set_exception(reply)
             else:
-                call.future.set_result(reply)
+                call.set_result(reply)
         return retry, error
 
 

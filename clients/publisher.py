@@ -5,7 +5,9 @@
         result.offset, result.epoch          # set when the channel keeps history
 
 Concurrent calls are coalesced into Centrifugo ``batch`` requests (see
-``_batch``); each call still gets its own result or its own error. Every
+``_batch``); each call still gets its own result or its own error. Many
+publishes known at once go cheaper through :meth:`Publisher.publish_many`: one
+awaitable for all of them, one result or error each. Every
 publish and broadcast carries an idempotency key (128 random bits unless given), so
 the retries after a network failure never publish twice. Errors are in
 :mod:`.errors`. The transport (HTTP JSON or gRPC) is a setting; the API is
@@ -19,7 +21,7 @@ import asyncio
 import contextlib
 import enum
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Annotated, Any, Literal, Self
@@ -28,7 +30,7 @@ import msgspec
 
 from ._batch import Batcher, PublisherCounts
 from ._transport import GrpcTransport, HttpTransport, Transport
-from .errors import ApiError, ClosedError
+from .errors import ApiError, ClosedError, PublisherError
 from .results import ClientInfo, History, Node, PresenceStats, Published, StreamPosition
 
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
@@ -191,8 +193,60 @@ class Publisher:
         batcher = self._batcher  # the hot path: no extra frame
         if batcher is None:
             raise ClosedError("the publisher is not open: use `async with Publisher(...)`")
-        reply = await batcher.call(("publish", params))
-        return Published(offset=reply.get("offset", 0), epoch=reply.get("epoch", ""))
+        return _published(await batcher.call(("publish", params)))
+
+    async def publish_many(
+        self,
+        items: Iterable[tuple[str, Any]],
+        *,
+        tags: Mapping[str, str] | None = None,
+        delta: bool = False,
+        skip_history: bool = False,
+    ) -> list[Published | PublisherError]:
+        """Publish many ``(channel, data)`` pairs with one awaitable; one result per pair, in order.
+
+            results = await pub.publish_many([("user:1", {"n": 1}), ("user:2", {"n": 2})])
+            failed = [r for r in results if isinstance(r, PublisherError)]
+
+        The pairs share batch requests (and retries) as concurrent :meth:`publish` calls
+        do, without a coroutine and a future per publication. Each pair gets its own
+        :class:`Published` or its own error in its place (an :class:`ApiError` for a
+        refused channel, :class:`UnavailableError` once the retry budget is spent); none
+        is left out. Raised before anything is sent: ``TypeError`` naming the first pair
+        whose data is not JSON, :class:`OverloadedError` when the pairs would take the
+        pending calls over ``publisher.max_pending`` (split bigger lists), and
+        :class:`ClosedError` when the publisher is not open.
+        """
+        batcher = self._batcher
+        if batcher is None:
+            raise ClosedError("the publisher is not open: use `async with Publisher(...)`")
+        pairs = items if isinstance(items, list | tuple) else list(items)
+        encode = msgspec.json.encode
+        payloads: list[msgspec.Raw] = []
+        for index, (channel, data) in enumerate(pairs):
+            try:  # every payload first: a non-JSON one fails the call before anything is sent
+                payloads.append(msgspec.Raw(encode(data)))
+            except (TypeError, msgspec.EncodeError) as exc:
+                raise TypeError(f"publish_many: item {index} ({channel!r}): not JSON: {exc}") from None
+        extra: dict[str, Any] = {}
+        if tags:
+            extra["tags"] = dict(tags)
+        if delta:
+            extra["delta"] = True
+        if skip_history:
+            extra["skip_history"] = True
+        # 96 random bits per call and the pair's index: a distinct idempotency key per publication.
+        prefix = os.urandom(12).hex() + "-"
+
+        def commands() -> Iterator[tuple[str, dict[str, Any]]]:
+            for index, ((channel, _), raw) in enumerate(zip(pairs, payloads, strict=True)):
+                params = {"channel": channel, "data": raw, "idempotency_key": f"{prefix}{index}"}
+                if extra:
+                    params.update(extra)
+                yield ("publish", params)
+
+        replies = await batcher.call_many(commands(), len(pairs))
+        return [_published(r) if isinstance(r, dict) else r for r in replies]
 
     async def broadcast(
         self,
@@ -324,6 +378,16 @@ class Publisher:
         if info is not None:
             params["info"] = msgspec.Raw(msgspec.json.encode(info))
         await self._call("refresh", params)
+
+
+#: A channel without history: every publication's result is this one (results are frozen).
+_NO_POSITION = Published()
+
+
+def _published(reply: dict[str, Any]) -> Published:
+    if not reply:
+        return _NO_POSITION
+    return Published(offset=reply.get("offset", 0), epoch=reply.get("epoch", ""))
 
 
 def _payload(

@@ -48,7 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
@@ -63,7 +63,7 @@ from hub.centrifugo import (
     Usage,
 )
 from hub.centrifugo.kinds import KINDS, Route
-from hub.clients import ApiTimeoutError, Published, Publisher
+from hub.clients import ApiTimeoutError, Published, Publisher, PublisherError
 
 from .errors import HubError
 from .jobs import Jobs
@@ -77,6 +77,14 @@ if TYPE_CHECKING:
     from starlette.routing import BaseRoute
 
 HandlerFn = Callable[[Any], Any]
+
+
+class PublishManyOptions(TypedDict, total=False):
+    """Options of :meth:`App.publish_many`, for every pair."""
+
+    tags: Mapping[str, str] | None
+    delta: bool
+    skip_history: bool
 
 
 class PublishOptions(TypedDict, total=False):
@@ -332,6 +340,23 @@ class App:
         if asyncio.get_running_loop() is publisher.loop:
             return await coroutine
         # Called from another event loop (a web framework's, in another thread): hop over.
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, publisher.loop))
+
+    async def publish_many(
+        self, items: Iterable[tuple[str, Any]], **options: Unpack[PublishManyOptions]
+    ) -> list[Published | PublisherError]:
+        """Publish many ``(channel, data)`` pairs with one awaitable; one result or error per pair.
+
+            results = await app.publish_many([(f"user:{u}", note) for u in users])
+
+        Cheaper per publication than as many concurrent :meth:`publish` calls (see
+        :meth:`hub.clients.Publisher.publish_many`); ``options``: ``tags``, ``delta``,
+        ``skip_history``, for every pair.
+        """
+        publisher = self.publisher
+        coroutine = publisher.publish_many(items, **options)
+        if asyncio.get_running_loop() is publisher.loop:
+            return await coroutine
         return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, publisher.loop))
 
     def publish_sync(self, channel: str, data: Any, **options: Unpack[PublishOptions]) -> Published:

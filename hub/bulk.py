@@ -3,14 +3,17 @@
     echo '{"text": "hi"}' | hub publish -c hub.yaml chat:lobby
     hub publish -c hub.yaml chat:lobby '{"text": "hi"}'
 
-Bulk publishes run concurrently (so they share batch requests), at most
-``IN_FLIGHT`` at a time. A line that is not JSON is reported with its number
-and not published; the exit status is 1 if any line failed.
+Bulk lines go ``CHUNK`` at a time through :meth:`Publisher.publish_many` (one
+awaitable per chunk, its publications shared out over batch requests), and the
+next chunk is read while one is being published. A line that is not JSON, or
+whose publication fails, is reported with its number; the exit status is 1 if
+any line failed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sys
 from typing import IO, Any
@@ -19,7 +22,8 @@ from hub.clients import Publisher, PublisherError
 
 from .errors import HubError
 
-IN_FLIGHT = 1000
+#: Lines published with one publish_many (and read ahead while the previous chunk is sent).
+CHUNK = 1000
 #: A progress line goes to stderr every this many input lines.
 PROGRESS_EVERY = 10_000
 
@@ -50,37 +54,48 @@ async def publish_one(publisher: Publisher, channel: str, text: str) -> int:
 
 async def publish_lines(publisher: Publisher, channel: str, source: IO[bytes]) -> int:
     """Publish every non-empty line of ``source``; a summary goes to stderr."""
-    slots = asyncio.Semaphore(IN_FLIGHT)
     counts = {"ok": 0, "failed": 0}
 
-    async def one(number: int, data: Any) -> None:
+    async def send(chunk: list[tuple[int, Any]]) -> None:
         try:
-            await publisher.publish(channel, data)
-            counts["ok"] += 1
-        except PublisherError as exc:
-            counts["failed"] += 1
-            print(f"line {number}: publish failed: {exc}", file=sys.stderr)
-        finally:
-            slots.release()
-
-    async with publisher, asyncio.TaskGroup() as group:
-        number = 0
-        while line := await asyncio.to_thread(source.readline):
-            number += 1
-            if not line.strip():
-                continue
-            try:
-                data = parse_line(number, line)
-            except ValueError as exc:
+            results: list[Any] = await publisher.publish_many([(channel, data) for _, data in chunk])
+        except PublisherError as exc:  # the whole chunk was refused (closing, overloaded)
+            results = [exc] * len(chunk)
+        for (number, _), result in zip(chunk, results, strict=True):
+            if isinstance(result, PublisherError):
                 counts["failed"] += 1
-                print(str(exc), file=sys.stderr)
-                continue
-            await slots.acquire()
-            group.create_task(one(number, data))
-            if number % PROGRESS_EVERY == 0:
+                print(f"line {number}: publish failed: {result}", file=sys.stderr)
+            else:
+                counts["ok"] += 1
+
+    async with publisher:
+        number = 0
+        sending: asyncio.Task[None] | None = None
+        while lines := await asyncio.to_thread(_read, source, CHUNK):
+            chunk: list[tuple[int, Any]] = []
+            for line in lines:
+                number += 1
+                if not line.strip():
+                    continue
+                try:
+                    chunk.append((number, parse_line(number, line)))
+                except ValueError as exc:
+                    counts["failed"] += 1
+                    print(str(exc), file=sys.stderr)
+            if sending is not None:
+                await sending
+            sending = asyncio.create_task(send(chunk))
+            if number // PROGRESS_EVERY != (number - len(lines)) // PROGRESS_EVERY:
                 print(
                     f"... line {number}: {counts['ok']} published, {counts['failed']} failed", file=sys.stderr
                 )
+        if sending is not None:
+            await sending
     total = counts["ok"] + counts["failed"]
     print(f"published {counts['ok']} of {total} to {channel} ({counts['failed']} failed)", file=sys.stderr)
     return 1 if counts["failed"] else 0
+
+
+def _read(source: IO[bytes], count: int) -> list[bytes]:
+    """The next ``count`` lines (fewer at the end)."""
+    return list(itertools.islice(source, count))

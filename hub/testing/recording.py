@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,10 @@ class RecordingPublisher:
             raise TypeError(f"publish {channel}: data is not JSON: {exc}") from exc
         self.publications.append(Publication(channel=channel, data=data, options=options))
         return Published(offset=next(self._offsets))
+
+    async def publish_many(self, items: Iterable[tuple[str, Any]], **options: Any) -> list[Published]:
+        """Record each pair as one publication, as :meth:`publish` does."""
+        return [await self.publish(channel, data, **options) for channel, data in items]
 
     def data(self, channel: str) -> list[Any]:
         """What was published to ``channel``, in order."""

@@ -145,6 +145,51 @@ async def test_an_error_in_one_command_of_a_batch_reaches_only_its_caller(
     assert [p.body["data"] for p in await publications(subscriber, 20)] == list(range(20))
 
 
+async def test_publish_many_arrives_exactly_once_with_each_error_in_its_own_place(
+    publisher: Publisher, subscriber: RealtimeClient
+) -> None:
+    ch = channel()
+    await subscriber.subscribe(ch)
+    before = publisher.requests
+    items: list[tuple[str, Any]] = [(ch, {"n": n}) for n in range(1200)]
+    items.insert(700, ("nosuchnamespace:x", "lost"))
+    results = await publisher.publish_many(items, tags={"kind": "bulk"})
+    assert len(results) == 1201
+    error = results.pop(700)
+    assert isinstance(error, ApiError)
+    assert error.code == 102
+    assert all(isinstance(r, Published) for r in results), results
+    assert sorted(r.offset for r in results if isinstance(r, Published)) == list(range(1, 1201))
+    assert publisher.requests - before <= 10  # batches of up to publisher.batch_max_size (500)
+    assert publisher.counts is not None
+    assert publisher.counts.outcomes.get("ApiError", 0) >= 1
+    await publisher.publish(ch, {"n": "end"})
+    pushes = await publications(subscriber, 1201)
+    received = [p.body["data"]["n"] for p in pushes]
+    assert received[-1] == "end"  # nothing after the 1,200, so nothing arrived twice
+    # Batches go 4 at a time, as concurrent publishes do: every pair once, in no promised order.
+    assert collections.Counter(received[:-1]) == collections.Counter(range(1200))
+    assert pushes[0].body["tags"] == {"kind": "bulk"}
+    with pytest.raises(TypeError, match="item 1"):
+        await publisher.publish_many([(ch, 1), (ch, object())])
+    assert await publisher.publish_many([]) == []
+
+
+async def test_app_publish_many_from_the_loop_and_from_another_thread(centrifugo: Stack) -> None:
+    settings = load(centrifugo.path)
+    app = App()
+    ch = channel()
+    async with RealtimeClient(centrifugo.ws_url) as client:
+        await client.connect(token=TokenMinter.from_settings(settings.centrifugo).connection("eve"))
+        await client.subscribe(ch)
+        async with app.lifespan(settings):
+            first = await app.publish_many([(ch, "a"), (ch, "b")])
+            second = await asyncio.to_thread(asyncio.run, app.publish_many([(ch, "c")]))
+        received = [p.body["data"] for p in await publications(client, 3)]
+    assert received == ["a", "b", "c"]
+    assert [r.offset for r in first + second if isinstance(r, Published)] == [1, 2, 3]
+
+
 async def test_a_bad_request_is_not_retried(publisher: Publisher) -> None:
     before = publisher.requests
     with pytest.raises(ApiError) as info:

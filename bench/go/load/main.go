@@ -4,7 +4,8 @@
 //	load rpc     -url WS -token JWT -clients 64 -duration 3s [-rate 2000]
 //	load connect -url WS [-token JWT | -data '{"user":"u"}'] -n 3000 -concurrency 200
 //	load fanout  -url WS -token JWT -channel C -subs 1000 -messages 20 [-api URL -key K]
-//	load publish -api URL -key K -channel C -n 20000 -batch 500 -inflight 4
+//	load publish -api URL -key K -channel C -n 20000 -batch 500 -inflight 4 [-keys]
+//	load reconnect -url WS [-token JWT] -n 5000 -concurrency 200 -timeout 60s
 //
 // Latencies are measured from when a call was due (with -rate) or sent, so a slow
 // server cannot hide behind a waiting load generator. "cpu" is the cores this
@@ -22,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,11 +35,12 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: load rpc|connect|fanout|publish [flags]")
+		fmt.Fprintln(os.Stderr, "usage: load rpc|connect|fanout|publish|reconnect [flags]")
 		os.Exit(2)
 	}
 	modes := map[string]func([]string) (map[string]any, error){
 		"rpc": rpcMode, "connect": connectMode, "fanout": fanoutMode, "publish": publishMode,
+		"reconnect": reconnectMode,
 	}
 	run, ok := modes[os.Args[1]]
 	if !ok {
@@ -74,7 +77,12 @@ type client struct {
 	c         *centrifuge.Client
 	connected chan struct{}
 	errors    *atomic.Int64
+	up        atomic.Bool  // connected now (reconnect mode)
+	back      atomic.Int64 // unix nanoseconds of its last connect (reconnect mode)
 }
+
+// watch, when set before the clients dial, follows each client's state (reconnect mode).
+var watch *watcher
 
 // dial starts connecting one client; <-connected when it is connected.
 func dial(url, token string, data []byte, errs *atomic.Int64) *client {
@@ -87,8 +95,30 @@ func dial(url, token string, data []byte, errs *atomic.Int64) *client {
 		errors:    errs,
 	}
 	var once sync.Once
-	cl.c.OnConnected(func(centrifuge.ConnectedEvent) { once.Do(func() { close(cl.connected) }) })
-	cl.c.OnError(func(centrifuge.ErrorEvent) { errs.Add(1) })
+	w := watch
+	cl.c.OnConnected(func(centrifuge.ConnectedEvent) {
+		once.Do(func() { close(cl.connected) })
+		if w != nil && cl.up.CompareAndSwap(false, true) {
+			cl.back.Store(time.Now().UnixNano())
+			w.up.Add(1)
+		}
+	})
+	if w != nil {
+		down := func() {
+			if cl.up.CompareAndSwap(true, false) {
+				w.up.Add(-1)
+				w.firstDrop.CompareAndSwap(0, time.Now().UnixNano())
+			}
+		}
+		cl.c.OnConnecting(func(centrifuge.ConnectingEvent) { down() })
+		cl.c.OnDisconnected(func(centrifuge.DisconnectedEvent) { down() })
+	}
+	cl.c.OnError(func(e centrifuge.ErrorEvent) {
+		errs.Add(1)
+		if w != nil {
+			w.note(e.Error)
+		}
+	})
 	_ = cl.c.Connect()
 	return cl
 }
@@ -378,12 +408,15 @@ func publishMode(args []string) (map[string]any, error) {
 	batch := fs.Int("batch", 500, "commands per batch request")
 	inflight := fs.Int("inflight", 4, "batch requests in flight")
 	payload := fs.String("payload", `{"kind":"bench","text":"`+strings.Repeat("x", 64)+`"}`, "JSON data")
+	keys := fs.Bool("keys", false, "give every publication an idempotency key (as the hub's publisher does)")
 	_ = fs.Parse(args)
 	// Each command is encoded on its own, as a publisher fed by application code must.
 	type publish struct {
 		Channel string          `json:"channel"`
 		Data    json.RawMessage `json:"data"`
+		Key     string          `json:"idempotency_key,omitempty"`
 	}
+	prefix := fmt.Sprintf("%x-", time.Now().UnixNano())
 	type command struct {
 		Publish publish `json:"publish"`
 	}
@@ -397,7 +430,11 @@ func publishMode(args []string) (map[string]any, error) {
 				if j > 0 {
 					b.WriteByte(',')
 				}
-				encoded, _ := json.Marshal(command{publish{*channel, json.RawMessage(*payload)}})
+				key := ""
+				if *keys {
+					key = prefix + strconv.Itoa(sent+j)
+				}
+				encoded, _ := json.Marshal(command{publish{*channel, json.RawMessage(*payload), key}})
 				b.Write(encoded)
 			}
 			b.WriteString(`]}`)
@@ -423,4 +460,109 @@ func publishMode(args []string) (map[string]any, error) {
 	seconds := time.Since(start).Seconds()
 	return map[string]any{"published": *n, "failed_batches": failed.Load(), "seconds": seconds,
 		"rate": float64(*n) / seconds, "batch": *batch, "inflight": *inflight}, nil
+}
+
+type watcher struct {
+	up        atomic.Int64 // clients connected now
+	firstDrop atomic.Int64 // unix nanoseconds of the first client to lose its connection
+	mu        sync.Mutex
+	kinds     map[string]int // errors by kind (the message without addresses)
+}
+
+var digits = strings.NewReplacer("0", "", "1", "", "2", "", "3", "", "4", "", "5", "", "6", "", "7", "", "8", "", "9", "")
+
+func (w *watcher) note(err error) {
+	kind := digits.Replace(err.Error())
+	if len(kind) > 80 {
+		kind = kind[:80]
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.kinds == nil {
+		w.kinds = map[string]int{}
+	}
+	w.kinds[kind]++
+}
+
+// reconnectMode connects -n clients (through the connect proxy unless -token), says
+// "ready" on stderr, then waits for them to lose their connection (the caller restarts
+// Centrifugo) and measures how long until every one is connected again, with the SDK's
+// own reconnect (its default backoff, from 200 ms with jitter). Times are from the
+// first client's loss of connection.
+func reconnectMode(args []string) (map[string]any, error) {
+	fs := flag.NewFlagSet("reconnect", flag.ExitOnError)
+	url := fs.String("url", "", "Centrifugo WebSocket endpoint")
+	token := fs.String("token", "", "connection JWT (empty: the connect proxy decides, with -data)")
+	n := fs.Int("n", 5000, "clients")
+	concurrency := fs.Int("concurrency", 200, "first connects in flight at once")
+	timeout := fs.Duration("timeout", 60*time.Second, "give up waiting for the drop, then for all to be back, after")
+	_ = fs.Parse(args)
+	watch = &watcher{}
+	var errs atomic.Int64
+	data := userData
+	if *token != "" {
+		data = func(int) []byte { return nil }
+	}
+	start := time.Now()
+	clients, _, failed := connectAll(*url, *token, data, *n, *concurrency, &errs)
+	defer closeAll(clients)
+	if failed > 0 {
+		return nil, fmt.Errorf("%d of %d clients did not connect", failed, *n)
+	}
+	firstConnect := time.Since(start).Seconds()
+	errorsBefore := errs.Load()
+	watch.mu.Lock()
+	watch.kinds = nil
+	watch.mu.Unlock()
+	fmt.Fprintln(os.Stderr, "ready")
+	deadline := time.Now().Add(*timeout)
+	for watch.firstDrop.Load() == 0 {
+		if time.Now().After(deadline) {
+			return nil, errors.New("no client lost its connection")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t0 := watch.firstDrop.Load()
+	// Wait until every client has been down and is back.
+	fewest := int64(*n)
+	deadline = time.Now().Add(*timeout)
+	for {
+		up := watch.up.Load()
+		fewest = min(fewest, up)
+		if up == int64(*n) {
+			back := 0
+			for _, cl := range clients {
+				if cl.back.Load() >= t0 {
+					back++
+				}
+			}
+			if back == *n {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	var times []time.Duration
+	notBack := 0
+	for _, cl := range clients {
+		if b := cl.back.Load(); cl.up.Load() && b >= t0 {
+			times = append(times, time.Duration(b-t0))
+		} else {
+			notBack++
+		}
+	}
+	slices.Sort(times)
+	all := 0.0
+	if notBack == 0 && len(times) > 0 {
+		all = times[len(times)-1].Seconds()
+	}
+	return map[string]any{
+		"clients": *n, "first_connect_s": firstConnect, "fewest_connected": fewest,
+		"reconnected": len(times), "not_reconnected": notBack, "errors": errs.Load() - errorsBefore,
+		"all_back_s": all, "p50_s": quantile(times, 0.5) / 1000, "p99_s": quantile(times, 0.99) / 1000,
+		"first_drop_unix": float64(t0) / 1e9, "error_kinds": watch.kinds,
+	}, nil
 }

@@ -179,3 +179,80 @@ async def test_a_lone_call_waits_for_no_window_but_busy_batches_fill_up() -> Non
         transport.gate.set()
         await asyncio.wait_for(asyncio.gather(first, *rest), 5)
     assert [len(b) for b in transport.batches] == [1, 1, 3]
+
+
+# -- call_many: one awaitable for many commands ------------------------------------------------
+
+
+async def test_call_many_shares_batches_and_gives_each_command_its_own_reply_in_order() -> None:
+    transport = FakeTransport(ok)
+    async with running(transport, max_size=10) as batcher:
+        results = await batcher.call_many([publish(n) for n in range(35)], 35)
+    assert [r["offset"] for r in results if isinstance(r, dict)] == list(range(35))
+    assert [len(b) for b in transport.batches] == [10, 10, 10, 5]
+    assert batcher.counts.outcomes == {"ok": 35}
+    assert batcher.pending == 0
+
+
+async def test_call_many_puts_each_error_in_its_own_slot_and_retries_only_transient_ones() -> None:
+    attempts: dict[int, int] = {}
+
+    def script(commands: Sequence[Command]) -> list[Reply]:
+        replies: list[Reply] = []
+        for _, p in commands:
+            attempts[p["n"]] = attempts.get(p["n"], 0) + 1
+            if p["n"] == 3:
+                replies.append(ApiError(102, "unknown channel"))
+            elif p["n"] == 5 and attempts[5] == 1:
+                replies.append(ApiError(100, "internal error"))
+            else:
+                replies.append({"offset": p["n"], "epoch": "e"})
+        return replies
+
+    async with running(FakeTransport(script)) as batcher:
+        results = await batcher.call_many([publish(n) for n in range(8)], 8)
+    assert isinstance(results[3], ApiError)
+    assert results[3].code == 102
+    assert [r["offset"] for i, r in enumerate(results) if i != 3 and isinstance(r, dict)] == [
+        0, 1, 2, 4, 5, 6, 7,
+    ]  # fmt: skip
+    assert (attempts[5], attempts[3], attempts[0]) == (2, 1, 1)
+    assert batcher.counts.outcomes == {"ok": 7, "ApiError": 1}
+
+
+async def test_call_many_fails_every_command_loudly_once_the_retry_budget_is_spent() -> None:
+    def down(commands: Sequence[Command]) -> list[Reply]:
+        raise NetworkError("connection refused")
+
+    async with running(FakeTransport(down), retry_timeout=0.2) as batcher:
+        results = await batcher.call_many([publish(n) for n in range(5)], 5)
+    assert len(results) == 5
+    assert all(isinstance(r, NetworkError) and "gave up after" in str(r) for r in results), results
+
+
+async def test_call_many_over_the_bound_or_while_draining_sends_nothing() -> None:
+    transport = FakeTransport(ok)
+    async with running(transport, max_pending=10) as batcher:
+        with pytest.raises(OverloadedError, match="none of them was sent"):
+            await batcher.call_many([publish(n) for n in range(11)], 11)
+        assert await batcher.call_many([publish(n) for n in range(10)], 10)
+        await batcher.drain(1)
+        with pytest.raises(ClosedError):
+            await batcher.call_many([publish(1)], 1)
+    assert sum(len(b) for b in transport.batches) == 10
+
+
+async def test_a_cancelled_call_many_sends_what_is_left_of_it_no_more() -> None:
+    transport = FakeTransport(ok)
+    transport.gate = asyncio.Event()
+    async with running(transport, max_size=10, concurrency=1) as batcher:
+        waiting = asyncio.create_task(batcher.call_many([publish(n) for n in range(30)], 30))
+        await transport.until_sent(1)
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        transport.gate.set()
+        assert (await batcher.call(publish(99)))["offset"] == 99
+    assert [len(b) for b in transport.batches] == [10, 1]  # the 20 not yet sent were dropped
+    assert batcher.counts.outcomes == {"CancelledError": 30, "ok": 1}
+    assert batcher.pending == 0

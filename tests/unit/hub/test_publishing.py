@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from hub import App, ConfigError, HubError, load
 from hub.bulk import parse_line, publish_lines
 from hub.centrifugo import render
-from hub.clients import ClosedError, Publisher, PublisherSettings
+from hub.clients import ApiError, ClosedError, Published, Publisher, PublisherSettings
+from hub.testing import RecordingPublisher
 from hub.tokens import TokenMinter
 
 SECRET = "unit-test-token-secret-of-32-bytes!!"
@@ -122,8 +123,8 @@ def test_bulk_lines_name_the_bad_line() -> None:
 
 async def test_bulk_counts_bad_lines_as_failures(capsys: pytest.CaptureFixture[str]) -> None:
     class NoNetwork(Publisher):
-        async def publish(self, channel: str, data: Any, **options: Any) -> Any:
-            return None
+        async def publish_many(self, items: Any, **options: Any) -> Any:
+            return [Published() for _ in items]
 
     publisher = NoNetwork(PublisherSettings(), api_url="http://127.0.0.1:1/api", api_key="k")
     code = await publish_lines(publisher, "news", io.BytesIO(b'{"a": 1}\n\n[2]\nnot json\n'))
@@ -131,3 +132,33 @@ async def test_bulk_counts_bad_lines_as_failures(capsys: pytest.CaptureFixture[s
     assert code == 1
     assert "line 4: not valid JSON" in err
     assert "published 2 of 3 to news (1 failed)" in err
+
+
+async def test_bulk_goes_a_chunk_at_a_time_and_names_each_failed_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    chunks: list[int] = []
+
+    class Refuses(Publisher):
+        async def publish_many(self, items: Any, **options: Any) -> Any:
+            chunks.append(len(items))
+            return [ApiError(102, "unknown channel") if d == "bad" else Published() for _, d in items]
+
+    publisher = Refuses(PublisherSettings(), api_url="http://127.0.0.1:1/api", api_key="k")
+    lines = [b"%d\n" % n for n in range(2500)]
+    lines[1733] = b'"bad"\n'
+    code = await publish_lines(publisher, "news", io.BytesIO(b"".join(lines)))
+    err = capsys.readouterr().err
+    assert code == 1
+    assert chunks == [1000, 1000, 500]
+    assert "line 1734: publish failed: " in err
+    assert "published 2499 of 2500 to news (1 failed)" in err
+
+
+async def test_the_recording_publisher_records_publish_many_pair_by_pair() -> None:
+    app = App()
+    with RecordingPublisher().installed(app) as published:
+        results = await app.publish_many([("a", 1), ("b", 2), ("a", 3)])
+    assert published.data("a") == [1, 3]
+    assert published.channels() == ["a", "b"]
+    assert [r.offset for r in results if isinstance(r, Published)] == [1, 2, 3]

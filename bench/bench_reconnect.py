@@ -1,0 +1,266 @@
+"""Scenario 3: a reconnect storm: Centrifugo restarted under CLIENTS connected clients.
+
+The Go load generator connects CLIENTS WebSocket clients (through the hub's connect
+proxy, or with a JWT for the case without a proxy call), then Centrifugo is stopped
+(SIGTERM, as a deploy does) and started again on the same port; every client
+reconnects with the SDK's own backoff, and each reconnect of the hub's case is a
+connect proxy call. Measured: connect errors the clients saw, the time from the first
+client's loss of connection until every client was connected again, and from the
+hub's ops listener (/metrics, polled every POLL seconds during the storm) its pool's
+queue (``hub_pool_calls_waiting``, ``hub_pool_calls_running``) and the connect calls
+by outcome (``hub_proxy_calls_total{kind="connect"}``: an overloaded worker's
+rejections count as ``failed``).
+
+CLIENTS is below the issue's 20,000: every process here may hold at most 20,000 open
+files (the hard limit, which this container cannot raise), and Centrifugo needs one per
+client plus its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from ._e2e import (
+    PROGRESS,
+    RUNS,
+    Backend,
+    Section,
+    Stack,
+    chosen,
+    cpu_seconds,
+    go_binary,
+    median_of,
+    plot,
+    stack,
+)
+
+CLIENTS = int(os.environ.get("BENCH_RECONNECT_CLIENTS", "10000"))
+CONCURRENCY = 200
+#: Seconds between two reads of the hub's /metrics during the storm.
+POLL = 0.05
+#: Few runs: each holds CLIENTS connections twice over.
+MAX_ROUNDS = 3
+ROUNDS = min(RUNS, MAX_ROUNDS)
+LIMIT = "JWT only, no proxy call"
+HUB = "hub HTTP, pool of 2 (default on 2 cores)"
+CASES: dict[str, Backend] = {
+    LIMIT: Backend(kind="none"),
+    HUB: Backend(kind="hub", transport="http", workers=2),
+}
+CASES = chosen(CASES, LIMIT)
+#: Planned seconds per run (first connects, the restart, the storm, the close).
+RUN = 2 * CLIENTS / 2500 + 8
+
+
+def plan() -> None:
+    PROGRESS.plan(ROUNDS * len(CASES), ROUNDS * len(CASES) * RUN)
+
+
+class Scraper(threading.Thread):
+    """Reads the hub's /metrics every POLL seconds: the pool's queue at its highest, and
+    the connect calls by outcome at the start and at the end."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = url
+        self.stopping = threading.Event()
+        self.peaks = {"hub_pool_calls_waiting": 0.0, "hub_pool_calls_running": 0.0}
+        self.first: dict[str, float] = {}
+        self.last: dict[str, float] = {}
+        self.reads = 0
+
+    def read(self) -> dict[str, float]:
+        with urllib.request.urlopen(self.url, timeout=2) as r:
+            text = r.read().decode()
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith("hub_pool_calls_"):
+                name, value = line.split()
+                out[name] = float(value)
+            elif line.startswith("hub_proxy_calls_total{") and 'kind="connect"' in line:
+                outcome = re.search(r'outcome="(\w+)"', line)
+                if outcome:
+                    out[outcome.group(1)] = float(line.rsplit(" ", 1)[1])
+        return out
+
+    def run(self) -> None:
+        self.first = self.last = self.read()
+        while not self.stopping.wait(POLL):
+            try:
+                self.last = self.read()
+            except OSError:
+                continue
+            self.reads += 1
+            for name in self.peaks:
+                self.peaks[name] = max(self.peaks[name], self.last.get(name, 0.0))
+
+    def figures(self) -> dict[str, float]:
+        self.stopping.set()
+        self.join()
+        calls = {o: self.last.get(o, 0.0) - self.first.get(o, 0.0) for o in ("ok", "refused", "failed")}
+        return {
+            "queue_peak": self.peaks["hub_pool_calls_waiting"],
+            "running_peak": self.peaks["hub_pool_calls_running"],
+            "connect_ok": calls["ok"],
+            "connect_refused": calls["refused"],
+            "connect_failed": calls["failed"],
+            "metrics_reads": self.reads,
+        }
+
+
+def one_run(s: Stack) -> dict[str, Any]:
+    """Connect everyone, restart Centrifugo under them, wait until all are back."""
+    args = [str(go_binary("load")), "reconnect", "-url", s.ws, "-n", str(CLIENTS),
+            "-concurrency", str(CONCURRENCY), "-timeout", "90s"]  # fmt: skip
+    if s.backend.kind == "none":
+        args += ["-token", s.token()]
+    load = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert load.stderr is not None
+        line = load.stderr.readline()
+        if line.strip() != "ready":
+            load.wait(30)
+            raise RuntimeError(f"load reconnect did not connect its clients: {line}{load.stderr.read()}")
+        scraper = Scraper(s.metrics_url) if s.backend.kind == "hub" else None
+        if scraper is not None:
+            scraper.start()
+        hub = s.watched().get("hub", [])
+        cpu0, t0 = cpu_seconds(hub), time.monotonic()
+        restart = s.restart_centrifugo()
+        up = time.time()  # Centrifugo answers /health again
+        out, err = load.communicate(timeout=180)
+        wall = time.monotonic() - t0
+        if load.returncode:
+            raise RuntimeError(f"load reconnect failed: {err.strip()[-2000:]}")
+        figures: dict[str, Any] = json.loads(out)
+        figures["restart_s"] = restart
+        # From Centrifugo's being up again until the last client was back (one clock: this machine's).
+        figures["back_after_up_s"] = figures["all_back_s"] - (up - figures.pop("first_drop_unix"))
+        figures["loadavg"] = os.getloadavg()[0]
+        if scraper is not None:
+            figures |= scraper.figures()
+            figures["hub_cpu"] = (cpu_seconds(hub) - cpu0) / wall
+        return figures
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+
+
+def measure() -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in CASES}
+    with tempfile.TemporaryDirectory(prefix="bench-reconnect-") as name:
+        for run in range(ROUNDS):
+            for i, (label, backend) in enumerate(CASES.items()):
+                PROGRESS.case(f"reconnect · run {run + 1}/{ROUNDS} · {label} · {CLIENTS:,} clients", RUN)
+                tmp = Path(name) / f"{run}-{i}"
+                tmp.mkdir()
+                # A fresh stack per run: Centrifugo's restart is the experiment.
+                with stack(tmp, backend, ops=backend.kind == "hub") as s:
+                    runs[label].append(one_run(s))
+    cases: dict[str, Any] = {}
+    for label, r in runs.items():
+        kinds: dict[str, int] = {}
+        for figures in r:  # the clients' errors by kind, summed over the runs
+            for kind, count in (figures.pop("error_kinds", None) or {}).items():
+                kinds[kind] = kinds.get(kind, 0) + count
+        cases[label] = median_of(r) | {"error_kinds": kinds}
+    return {"cases": cases, "clients": CLIENTS, "raw": runs}
+
+
+def main() -> Section:
+    return report(measure())
+
+
+def report(data: dict[str, Any]) -> Section:
+    """The section, from measured figures (``python -m bench --report`` rewrites it from results.json)."""
+    cases: dict[str, Any] = data["cases"]
+    clients = int(data["clients"])
+    rows = []
+    for label, r in cases.items():
+        hub = (
+            f"{r['queue_peak']:.0f} / {r['running_peak']:.0f} | {r['connect_ok']:,.0f} / "
+            f"{r['connect_refused']:.0f} / {r['connect_failed']:.0f} | {r['hub_cpu']:.2f}"
+            if "queue_peak" in r
+            else "no proxy call | | "
+        )
+        rows.append(
+            f"| {label} | {r['reconnected']:,.0f} of {clients:,} | **{r['all_back_s']:.2f}** "
+            f"| {r['back_after_up_s']:.2f} "
+            f"| {r['p50_s']:.2f} / {r['p99_s']:.2f} | {r['errors']:,.0f} | {r['restart_s']:.2f} "
+            f"| {hub} | {r['loadavg']:.1f} |"
+        )
+    picture = plot(
+        "reconnect",
+        f"Reconnect storm: {clients:,} clients, Centrifugo restarted under them",
+        [(k, v["reconnected"] / v["all_back_s"] if v["all_back_s"] else 0.0,
+          v["p50_s"] * 1000, v["p99_s"] * 1000) for k, v in cases.items()],
+        "reconnections/s (clients / time until all were back)",
+    )  # fmt: skip
+    markdown = "\n".join(
+        [
+            "<!-- bench:reconnect -->",
+            "## (3) Reconnect storm",
+            "",
+            f"The Go load generator connects {clients:,} WebSocket clients (centrifuge-go, {CONCURRENCY} "
+            "connecting at a time) to Centrifugo v6.9.1; then Centrifugo is stopped (SIGTERM, as a deploy "
+            "does) and started again on the same port, and every client reconnects on its own, with the "
+            "SDK's default backoff (from 200 ms, jittered, doubling). In the hub's row every connect, the "
+            "first ones and the reconnects, is a connect proxy call to a pool of 2 (HTTP); the other row "
+            "connects with a JWT (no proxy call: what Centrifugo alone takes). Times are from the first "
+            "client's loss of connection; *restart* is Centrifugo's stop and start as the bench saw it. "
+            f"Median of {ROUNDS} runs, a fresh stack each. The hub's queue and rejections are read from its "
+            f"ops listener (`/metrics`, every {POLL * 1000:.0f} ms during the storm): the highest "
+            "`hub_pool_calls_waiting` and `hub_pool_calls_running` summed over the workers, and "
+            '`hub_proxy_calls_total{kind="connect"}` by outcome over the storm (a worker whose queue is '
+            "full rejects a call: it counts as failed). Hub CPU in cores over the storm.",
+            "",
+            f"Why {clients:,} and not the issue's 20,000: every process here may hold at most 20,000 open "
+            "files (the hard `ulimit -n`, which this container cannot raise), and Centrifugo holds one per "
+            "client plus its listeners and proxy connections, so 20,000 clients cannot all be connected to "
+            "one Centrifugo on this machine. `BENCH_RECONNECT_CLIENTS` changes the count.",
+            "",
+            f"![Reconnect storm]({picture})",
+            "",
+            "| connect through | reconnected | all back (s) | of which after Centrifugo was up (s) "
+            "| p50 / p99 back (s) | client errors "
+            "| restart (s) | hub queue / running, highest | connect calls ok / refused / failed "
+            "| hub CPU (cores) | load avg |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+            "The clients' errors by kind (all runs): "
+            + "; ".join(
+                f"{label}: " + ", ".join(f"{n:,} `{k}`" for k, n in v.get("error_kinds", {}).items())
+                for label, v in cases.items()
+            )
+            + ".",
+            "",
+            *NOTES,
+        ]
+    )
+    return Section("reconnect", markdown, data)
+
+
+#: What the figures say; kept true to the last run's by the one who runs it.
+NOTES: list[str] = [
+    "What the run of 2026-12-05 showed: every client came back in both rows, and no connect call was",
+    "rejected: the pool's queue stayed empty at every read, so the hub was never the bottleneck (it",
+    "used a seventh of a core over the storm). Every client error was `connection refused` while",
+    "Centrifugo was down. The time until *all* were back is set by the SDK's backoff: 99 % of the",
+    "clients were back within a few seconds of Centrifugo's return, and the last ones waited out a",
+    "backoff step that had doubled to several seconds while the port was closed. The hub's row",
+    "takes a little longer than the JWT row (each reconnect is also a proxy call, and stopping",
+    "Centrifugo with 10,000 proxied connections took longer); 10,000 clients were not all back",
+    "within 20 s in either row because of that backoff, with or without the hub. Clients that must",
+    "return faster need a shorter `maxReconnectDelay` in their SDK, not a faster proxy.",
+]
