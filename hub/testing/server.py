@@ -108,6 +108,14 @@ class HubServer:
         """Where clients connect."""
         return websocket_url(self.settings)
 
+    @property
+    def web_url(self) -> str:
+        """Where browsers load the app's own web side (hub.yaml ``web:``), on this server's port."""
+        web = self.settings.web
+        if not web.port:
+            raise HubError("the config has no web listener (hub.yaml web: port)")
+        return f"http://{web.host}:{web.port}"
+
     def client(self, *, timeout: float = 5.0) -> TestClient:
         """A (not yet opened) test client: ``async with server.client() as c:``."""
         return TestClient(self.ws_url, TokenMinter.from_settings(self.settings.centrifugo), timeout=timeout)
@@ -133,6 +141,13 @@ class HubServer:
             centrifugo["grpc_api_port"] = free_port()
         if original.centrifugo.token_private_key:
             centrifugo["token_private_key"] = original.centrifugo.token_private_key
+        if original.web.port:
+            web = data["web"]["port"] = free_port()
+            if original.centrifugo.allowed_origins:  # the page moves with the port: it may connect from there
+                moved = [f"http://{host}:{web}" for host in ("127.0.0.1", "localhost")]
+                centrifugo["allowed_origins"] = [*original.centrifugo.allowed_origins, *moved]
+        if original.ops.port:
+            data["ops"]["port"] = free_port()
         if self.workers is not None:
             data.setdefault("pool", {})["workers"] = self.workers
         self.tmp.mkdir(parents=True, exist_ok=True)
