@@ -228,13 +228,7 @@ class Publisher:
                 payloads.append(msgspec.Raw(encode(data)))
             except (TypeError, msgspec.EncodeError) as exc:
                 raise TypeError(f"publish_many: item {index} ({channel!r}): not JSON: {exc}") from None
-        extra: dict[str, Any] = {}
-        if tags:
-            extra["tags"] = dict(tags)
-        if delta:
-            extra["delta"] = True
-        if skip_history:
-            extra["skip_history"] = True
+        extra = _options(tags, delta, skip_history)
         # 96 random bits per call and the pair's index: a distinct idempotency key per publication.
         prefix = os.urandom(12).hex() + "-"
 
@@ -399,10 +393,18 @@ def _payload(
         # 128 random bits, as in a uuid4 (os.urandom is 4x cheaper than uuid.uuid4().hex).
         "idempotency_key": key or os.urandom(16).hex(),
     }
-    if tags:
-        params["tags"] = dict(tags)
-    if delta:
-        params["delta"] = True
-    if skip_history:
-        params["skip_history"] = True
+    if tags or delta or skip_history:  # the usual publish sets none: no extra dict on the hot path
+        params.update(_options(tags, delta, skip_history))
     return params
+
+
+def _options(tags: Mapping[str, str] | None, delta: bool, skip_history: bool) -> dict[str, Any]:
+    """A publish's optional fields, only those set (Centrifugo's defaults stand for the rest)."""
+    options: dict[str, Any] = {}
+    if tags:
+        options["tags"] = dict(tags)
+    if delta:
+        options["delta"] = True
+    if skip_history:
+        options["skip_history"] = True
+    return options
