@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import logging
 import math
 import os
 import select
 import socket
+import struct
 import time
 from collections.abc import Coroutine, Iterator
 from types import TracebackType
@@ -42,7 +44,32 @@ SHARED_BACKLOG = 2048
 IDLE_CLOSE = 0.25
 #: Connection birth times kept before the table is cleared.
 _MAX_TRACKED = 4096
+#: Seconds a draining server still accepts what the kernel queued before it refused more.
+LINGER = 0.05
+#: Linux's SO_ATTACH_FILTER and a classic BPF program of one instruction: return 0 (drop).
+_SO_ATTACH_FILTER = 26
+_DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)
 T = TypeVar("T")
+
+
+def refuse_connections(sock: socket.socket) -> bool:
+    """Make the kernel drop every new connection attempt to the listening ``sock`` while
+    the connections it already queued can still be accepted; False where it cannot (not Linux).
+
+    Closing the last copy of a listening socket resets the connections still in its
+    queue, and a client has usually sent its call on them already: a load balancer
+    cannot pass such a POST to another server (nginx answers 502). Refused first, then
+    emptied, then closed, the socket drops nothing it took; a client that knocked
+    meanwhile tries again about a second later, finds the port closed and goes elsewhere.
+    The filter belongs to the socket, so every process serving it is covered.
+    """
+    program = ctypes.create_string_buffer(_DROP_ALL, len(_DROP_ALL))
+    fprog = struct.pack("HP", 1, ctypes.addressof(program))  # struct sock_fprog {len, *filter}
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
+    except OSError:
+        return False
+    return True
 
 
 def run_listeners(main: Coroutine[Any, Any, T], *, wait_for_threads: bool = True) -> T:
@@ -179,12 +206,24 @@ class HttpServer(_Lifecycle):
         """Stop accepting, answer calls on open connections with ``Connection: close``, close
         connections that stay idle, and wait up to ``seconds`` for the rest.
 
+        Unless :meth:`stop_accepting` came first (a worker leaving while its siblings
+        serve on), the server first takes in what the kernel has queued for it: at
+        shutdown that queue dies with the socket. A server that owns its socket stops
+        the kernel queueing more (:func:`refuse_connections`); a pool's supervisor does
+        that for the socket its workers share.
+
         A keep-alive connection is closed only after it has been idle for
         :data:`IDLE_CLOSE` seconds in a row: the client (Centrifugo's Go pool
         reuses its most recent connection first) is then unlikely to be sending a
         request on it, and a worker with nothing in flight leaves at once instead of
         waiting out the destroy timeout for connections nobody uses.
         """
+        if not self._draining:
+            self._draining = True  # from now on every answer says `Connection: close`
+            if not self._shared:
+                for sock in self._sockets or ():
+                    refuse_connections(sock)
+            await asyncio.sleep(LINGER)
         self.stop_accepting()
         # A connection accepted just now is attached to the server on the next loop turns;
         # closing the server first would make asyncio drop it with a reset.

@@ -32,7 +32,7 @@ from typing import Self
 from prometheus_client.core import Metric
 
 from hub.proxy import CallStats
-from hub.proxy.listeners import SHARED_BACKLOG
+from hub.proxy.listeners import SHARED_BACKLOG, refuse_connections
 
 from ..errors import PoolError
 from ..metrics import Family, merge, prometheus
@@ -124,6 +124,11 @@ class Pool:
         """Drain every worker within the destroy timeout, then kill what is left."""
         self._closing = True
         live = [w for w in self.workers if w.state is not S.DEAD]
+        # No new connection from here on, while the workers still accept what is queued:
+        # closing the socket with calls in its queue would reset them (refuse_connections).
+        for listening in (self._http, self._web):
+            if listening is not None:
+                refuse_connections(listening)
         for w in live:
             w.drain(S.STOPPING, "shutdown")
         # Nobody will accept from it again: once each draining worker has closed its copy too,

@@ -82,8 +82,9 @@ class Worker:
         if not self._leave.is_set():
             self.reason = reason
             log.info("worker %d leaving: %s", os.getpid(), reason)
-            for listener in self._listeners:
-                listener.stop_accepting()  # at once: not one more connection for this worker
+            if reason != "shutdown":  # at shutdown, drain() first takes in what the kernel queued
+                for listener in self._listeners:
+                    listener.stop_accepting()  # at once: not one more connection for this worker
             if self.jobs is not None:
                 self.jobs.stop_fetching()  # nor one more job
             self._leave.set()

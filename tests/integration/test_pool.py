@@ -350,3 +350,57 @@ def test_a_malformed_control_request_is_refused_and_the_service_goes_on(small: S
     out = hub(small, "workers")
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1].startswith("1 of 1 workers")
+
+
+def _listening_inode(port: int) -> str:
+    """The inode of the socket listening on 127.0.0.1:``port`` (from /proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1] == f"0100007F:{port:04X}" and fields[3] == "0A":
+            return fields[9]
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def _holds(pid: int, inode: str) -> bool:
+    fds = Path(f"/proc/{pid}/fd")
+    return any(os.readlink(fd) == f"socket:[{inode}]" for fd in fds.iterdir() if fd.is_symlink())
+
+
+def test_sigterm_answers_the_calls_the_kernel_had_queued(tmp_path: Path) -> None:
+    """Calls sent on connections the kernel accepted but no worker had taken yet (a load
+    balancer has sent its POST and cannot move it elsewhere) are answered, not reset.
+
+    The worker is stopped (SIGSTOP) while the calls queue up and until the supervisor has
+    begun the shutdown and closed its own copy of the listening socket."""
+    config = stack_config(APP, "http", pool={"workers": 1, "destroy_timeout": 5})
+    s = Stack(tmp_path, config)
+    with s.running(centrifugo=False):
+        assert s.hub is not None
+        (worker,) = serving(full(s))
+        port = s.config["proxy"]["http_port"]
+        inode = _listening_inode(port)
+        body = b'{"client":"c","user":"u","method":"pid"}'
+        request = (
+            b"POST /centrifugo/rpc HTTP/1.1\r\nhost: hub\r\nx-hub-proxy-secret: test-proxy-secret\r\n"
+            b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        queued = []
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            for _ in range(8):
+                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+                sock.sendall(request)
+                queued.append(sock)
+            s.hub.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while _holds(s.hub.pid, inode):
+                assert time.monotonic() < deadline, "the supervisor kept its copy of the listening socket"
+                time.sleep(0.01)
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        answers = []
+        for sock in queued:
+            with sock, sock.makefile("rb") as reply:
+                answers.append((reply.readline().strip(), json.loads(reply.read().split(b"\r\n\r\n", 1)[1])))
+        assert answers == [(b"HTTP/1.1 200 OK", {"result": {"data": worker}})] * 8
+        assert s.hub.wait(15) == 0
