@@ -9,7 +9,7 @@
     hub publish -c hub.yaml CHANNEL [JSON|-]  publish one value, or JSON lines from stdin
     hub workers -c hub.yaml [--json]         the running service's pooled workers
     hub reset -c hub.yaml                    replace the workers one by one (also: SIGHUP)
-    hub status -c hub.yaml                   workers, pipelines, publisher, Centrifugo's nodes
+    hub status -c hub.yaml                   listeners, workers, pipelines, publisher, Centrifugo
     hub --version                            the hub's version and the pinned Centrifugo's
     hub jobs push -c hub.yaml NAME [JSON] [--pipeline P] [--delay S] [--id ID]   push one job
     hub jobs stats|status ID|pause P|resume P|retry-dead P -c hub.yaml           see and steer pipelines
@@ -119,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     workers = verb("workers", _workers, "show the running service's pooled workers")
     workers.add_argument("--json", action="store_true", help="print the raw status as JSON")
     verb("reset", _reset, "replace the running service's workers one by one, failing no call")
-    verb("status", _status, "one screen: the workers, the jobs pipelines, the publisher, Centrifugo's nodes")
+    verb("status", _status, "one screen: listeners, workers, jobs pipelines, publisher, Centrifugo's nodes")
     centrifugo = verbs.add_parser("centrifugo", help="Centrifugo's config, process and binary")
     cverbs = centrifugo.add_subparsers(title="commands", metavar="COMMAND", required=True)
     verb("config", _centrifugo_config, "print Centrifugo's config rendered from hub.yaml", cverbs)

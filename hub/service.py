@@ -218,12 +218,12 @@ class Service:
         if jobs is None:
             return []
         rows = await asyncio.gather(*(_stats_within(jobs, name, STATS_TIMEOUT) for name in jobs.drivers))
-        read = [r for r in rows if not isinstance(r, str)]
+        read = [r for r in rows if r is not None]
         depth: dict[tuple[str, ...], float] = {
             (r.pipeline, state): getattr(r, state) for r in read for state in QUEUE_STATES
         }
         up: dict[tuple[str, ...], float] = {
-            (name,): int(not isinstance(r, str)) for name, r in zip(jobs.drivers, rows, strict=True)
+            (name,): int(r is not None) for name, r in zip(jobs.drivers, rows, strict=True)
         }
         return [
             gauge("hub_jobs_queue_depth", "Jobs in each pipeline by state (queued, delayed, in_flight, "
@@ -236,16 +236,19 @@ class Service:
         ]  # fmt: skip
 
 
-async def _stats_within(jobs: Jobs, name: str, timeout: float) -> PipelineStats | str:  # noqa: ASYNC109
-    """A pipeline's counts, or why they could not be read within ``timeout`` seconds."""
+async def _stats_within(jobs: Jobs, name: str, timeout: float) -> PipelineStats | None:  # noqa: ASYNC109
+    """A pipeline's counts, or None (logged) when they could not be read within ``timeout`` seconds."""
     try:
         async with asyncio.timeout(timeout):
-            return await pipeline_stats(jobs, name)
+            stats = await pipeline_stats(jobs, name)
+        if not isinstance(stats, str):
+            return stats
+        log.warning("metrics: reading pipeline %s", stats)  # the broker's error
     except TimeoutError:
-        return f"{name}: no answer within {timeout:g} s"
+        log.warning("metrics: pipeline %s gave no counts within %g s", name, timeout)
     except Exception as exc:  # a scrape says what it could not read and carries on
         log.warning("metrics: reading pipeline %s failed: %s: %s", name, type(exc).__name__, exc)
-        return f"{name}: {type(exc).__name__}: {exc}"
+    return None
 
 
 class _ListenerPart:

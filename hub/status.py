@@ -1,6 +1,9 @@
 """``hub status``: one screen with the workers, the pipelines, the publisher and Centrifugo.
 
     $ hub status -c hub.yaml
+    listeners   proxy http 127.0.0.1:9000: accepts
+                web 127.0.0.1:8080: accepts
+                ops 127.0.0.1:9100: ready
     workers     pool: 2 of 2 serving (replaced since start: none)
                 PID    STATE  CALLS ...
     jobs        PIPELINE  DRIVER  QUEUED ...
@@ -13,7 +16,12 @@ are still shown. The exit status is 1 when a part could not be reached.
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 import time
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -32,6 +40,57 @@ class Part:
     name: str
     ok: bool
     lines: list[str]
+
+
+def listeners(settings: Settings) -> Part:
+    """Whether each listening address of hub.yaml takes a connection, and the ops
+    listener's readiness (its ``/ready``, with the parts that are not ready)."""
+    p, web, ops = settings.proxy, settings.web, settings.ops
+    addresses = [("proxy http", p.host, p.http_port)]
+    if p.grpc_port:
+        addresses.append(("proxy grpc", p.host, p.grpc_port))
+    if web.port:
+        addresses.append(("web", web.host, web.port))
+    lines = []
+    ok = True
+    for name, host, port in addresses:
+        why = _connect(host, port)
+        ok = ok and why is None
+        lines.append(f"{name} {host}:{port}: {why or 'accepts'}")
+    if ops.port:
+        ready, state = _ready(ops.host, ops.port)
+        ok = ok and ready
+        lines.append(f"ops {ops.host}:{ops.port}: {state}")
+    return Part("listeners", ok, lines)
+
+
+def _reachable(host: str) -> str:
+    """The address to reach a listener bound to ``host`` from this machine."""
+    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+
+
+def _connect(host: str, port: int) -> str | None:
+    try:
+        with socket.create_connection((_reachable(host), port), timeout=2):
+            return None
+    except OSError as exc:
+        return f"not reached: {os.strerror(exc.errno) if exc.errno else type(exc).__name__}"
+
+
+def _ready(host: str, port: int) -> tuple[bool, str]:
+    url = f"http://{_reachable(host)}:{port}/ready"
+    try:
+        with urllib.request.urlopen(url, timeout=3):
+            return True, "ready"
+    except urllib.error.HTTPError as exc:  # 503: the body says which parts are not ready
+        try:
+            parts = json.loads(exc.read())["parts"]
+            waiting = ", ".join(f"{name} ({v.get('state')})" for name, v in parts.items() if not v["ready"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            waiting = f"HTTP {exc.code}"
+        return False, f"not ready: {waiting}"
+    except OSError as exc:
+        return False, f"not reached: {exc}"
 
 
 def workers(config: str) -> Part:
@@ -88,7 +147,12 @@ async def publisher_and_centrifugo(settings: Settings) -> list[Part]:
 
 async def gather(settings: Settings, config: str) -> list[Part]:
     """Every part, each asked on its own."""
-    return [workers(config), await jobs(settings, config), *await publisher_and_centrifugo(settings)]
+    return [
+        listeners(settings),
+        workers(config),
+        await jobs(settings, config),
+        *await publisher_and_centrifugo(settings),
+    ]
 
 
 def screen(parts: list[Part]) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 
 import psutil
 import pytest
+import yaml
 
 from hub.clients import ClientError, RealtimeClient, ReplyError
 from hub.jobs import Jobs
@@ -243,7 +244,11 @@ def test_hub_status_shows_every_part_on_one_screen(pooled: Stack) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     parts = {line.split()[0] for line in lines if line and not line.startswith(" ")}
-    assert parts == {"workers", "jobs", "publisher", "centrifugo"}
+    assert parts == {"listeners", "workers", "jobs", "publisher", "centrifugo"}
+    proxy, ops = pooled.config["proxy"], pooled.config["ops"]
+    assert f"proxy http 127.0.0.1:{proxy['http_port']}: accepts" in out.stdout
+    assert f"proxy grpc 127.0.0.1:{proxy['grpc_port']}: accepts" in out.stdout
+    assert f"ops 127.0.0.1:{ops['port']}: ready" in out.stdout
     assert "pool: 2 of 2 serving" in out.stdout
     assert any(line.split()[:2] == ["PID", "STATE"] for line in (line.strip() for line in lines))
     assert f"http → {pooled.api_url}: answers" in out.stdout
@@ -251,13 +256,19 @@ def test_hub_status_shows_every_part_on_one_screen(pooled: Stack) -> None:
 
 
 def test_hub_status_says_which_part_is_unreachable(tmp_path: Path) -> None:
-    config = stack_config(APP, "http", pool={"workers": 1})
+    config = stack_config(APP, "http", pool={"workers": 1}, ops={"port": free_port()})
     with Stack(tmp_path, config).running(centrifugo=False) as stack:
         out = subprocess.run([str(HUB), "status", "-c", str(stack.path)], capture_output=True, text=True)
+        config["web"] = {"app": "tests.integration.web_app:web", "port": free_port()}  # nobody serves it
+        stack.path.write_text(yaml.safe_dump(config))
+        web = subprocess.run([str(HUB), "status", "-c", str(stack.path)], capture_output=True, text=True)
     assert out.returncode == 1
     publisher = next(line for line in out.stdout.splitlines() if line.startswith("publisher"))
     assert "NetworkError" in publisher or "UnavailableError" in publisher, out.stdout
     assert "pool: 1 of 1 serving" in out.stdout  # the parts that answer are still shown
+    assert f"proxy http 127.0.0.1:{config['proxy']['http_port']}: accepts" in out.stdout
+    assert f"ops 127.0.0.1:{config['ops']['port']}: ready" in out.stdout  # readiness leaves Centrifugo to it
+    assert f"web 127.0.0.1:{config['web']['port']}: not reached: Connection refused" in web.stdout, web.stdout
 
 
 def test_ready_turns_false_while_a_jobs_redis_is_down_and_true_when_it_is_back(tmp_path: Path) -> None:
@@ -281,6 +292,9 @@ def test_ready_turns_false_while_a_jobs_redis_is_down_and_true_when_it_is_back(t
         code, _, body = get(ready)
         assert code == 503
         assert json.loads(body)["parts"][f"redis 127.0.0.1:{port}"]["ready"] is False
+        status = subprocess.run([str(HUB), "status", "-c", str(stack.path)], capture_output=True, text=True)
+        ops = f"ops 127.0.0.1:{config['ops']['port']}: not ready: redis 127.0.0.1:{port} ("
+        assert ops in status.stdout, status.stdout
         with redis_server(tmp_path / "r2", port):
             wait_until(lambda: get(ready)[0] == 200, 10, "ready once Redis is back")
 
