@@ -150,9 +150,10 @@ class Service:
                 w = s.web
                 if w.port:
                     web = import_web_app(w.app, s.app_dir)
-                    await stack.enter_async_context(
-                        HttpServer(web, w.host, w.port, grace=grace, name="web", lifespan=True)
+                    web_server = HttpServer(
+                        web, w.host, w.port, grace=grace, name="web", lifespan=True, forwarded=True
                     )
+                    await stack.enter_async_context(web_server)
                 runner = LocalRunner(s.pool.concurrency, s.pool.exec_limit(p.call_timeout))
                 await stack.enter_async_context(
                     consuming(self.app, runner, destroy_timeout=s.pool.destroy_timeout)

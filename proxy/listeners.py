@@ -178,11 +178,16 @@ class HttpServer(_Lifecycle):
     ``host:port`` (a worker pool passes every worker the same one). ``lifespan=True``
     runs the app's own ASGI lifespan (startup on entering, shutdown after the last
     connection on leaving; an app without lifespan support is served all the same).
+    ``forwarded=True`` takes the client's address from ``X-Forwarded-For`` when the peer
+    is a reverse proxy on this machine (uvicorn's ``proxy_headers``): for an app's own web
+    side behind nginx, never for the proxy, which only Centrifugo calls (and which may
+    pass on a browser's ``X-Forwarded-For``: the peer is what identifies a connection).
     """
 
     def __init__(
         self, app: ASGIApp, host: str, port: int, *, grace: float = 10.0, sock: socket.socket | None = None,
         max_connection_age: float | None = None, name: str = "proxy", lifespan: bool = False,
+        forwarded: bool = False,
     ) -> None:  # fmt: skip
         #: What the listener serves, for its log lines ("proxy", "ops", "web").
         self.name = name
@@ -191,6 +196,7 @@ class HttpServer(_Lifecycle):
             lifespan="auto" if lifespan else "off",
             timeout_graceful_shutdown=math.ceil(grace), server_header=False, date_header=False,
             interface="asgi3", backlog=1 if sock is not None else 2048, http=_OneWritePerTurn,
+            proxy_headers=forwarded,
         )  # fmt: skip
         self._app = app
         self._server = _Uvicorn(config)

@@ -112,7 +112,7 @@ class Worker:
                 w = self.settings.web
                 web = HttpServer(
                     self._web[0], w.host, w.port, grace=pool.destroy_timeout, sock=self._web[1], name="web",
-                    lifespan=True,
+                    lifespan=True, forwarded=True,
                 )  # fmt: skip
                 self._listeners.append(web)
                 await stack.enter_async_context(web)
