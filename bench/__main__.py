@@ -169,10 +169,11 @@ def _summary(s: dict[str, Any]) -> str:
         r = s["reconnect"]
         hub = r["cases"]["hub HTTP, pool of 2 (default on 2 cores)"]
         alone = r["cases"]["JWT only, no proxy call"]
+        here = "" if r["clients"] == 20_000 else f" (here {r['clients']:,})"
         lines.append(
-            f"| reconnect storm: 20,000 clients back within 20 s (here {r['clients']:,}) "
-            f"| {hub['all_back_s']:.1f} s | hub connect proxy: all back in {hub['all_back_s']:.1f} s "
-            f"({hub['back_after_up_s']:.1f} s after Centrifugo was up), "
+            f"| reconnect storm: 20,000 clients back within 20 s{here} "
+            f"| {hub['all_back_s']:.1f} s | hub connect proxy, {r.get('nodes', 1)} Centrifugo node(s): all "
+            f"back in {hub['all_back_s']:.1f} s ({hub['back_after_up_s']:.1f} s after they were up), "
             f"{hub['connect_failed']:.0f} connect calls rejected or failed; "
             f"JWT only: {alone['all_back_s']:.1f} s |"
         )
