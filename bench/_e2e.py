@@ -1,9 +1,10 @@
 """End-to-end stacks for the scenarios: Centrifugo plus one proxy back end, and the Go load.
 
-A stack is Centrifugo (rendered from a hub.yaml by ``hub centrifugo run``) and one of
-the back ends its proxy calls go to: the hub (``hub serve``: pooled, or inline),
-the hand-written Starlette endpoint, or the Go no-op proxy (the limit). Loads are
-the compiled generator ``bench/.bin/load`` (centrifuge-go), built by ``make bench``.
+A stack is Centrifugo (rendered from a hub.yaml by ``hub centrifugo run``; one node, or
+several on their own ports) and one of the back ends its proxy calls go to: the hub
+(``hub serve``: pooled, or inline), the hand-written Starlette endpoint, or the Go
+no-op proxy (the limit). Loads are the compiled generator ``bench/.bin/load``
+(centrifuge-go), built by ``make bench``.
 Everything listens on 127.0.0.1 and every process is stopped by its pid.
 """
 
@@ -78,11 +79,15 @@ def wait_http(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -
     raise RuntimeError(f"{url} not up within {seconds}s")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
+def stop(*processes: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to each at once, then wait for them all; SIGKILL to one still there after 15 s."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
         process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for process in running:
         try:
-            process.wait(15)
+            process.wait(max(deadline - time.monotonic(), 0))
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -135,10 +140,17 @@ class Stack:
     config: dict[str, Any]
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     start_centrifugo: Callable[[], None] = lambda: None
+    #: Each Centrifugo node's client port; the first is hub.yaml's ``centrifugo.port``.
+    ports: list[int] = field(default_factory=list)
 
     @property
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.config['centrifugo']['port']}/connection/websocket"
+
+    @property
+    def node_urls(self) -> list[str]:
+        """Each Centrifugo node's WebSocket endpoint, the first node's (``ws``) first."""
+        return [f"ws://127.0.0.1:{port}/connection/websocket" for port in self.ports]
 
     @property
     def api(self) -> str:
@@ -159,11 +171,17 @@ class Stack:
         return f"http://127.0.0.1:{self.config['ops']['port']}/metrics"
 
     def restart_centrifugo(self) -> float:
-        """Stop Centrifugo (SIGTERM, as a deploy does) and start it again; seconds it took."""
+        """Stop every Centrifugo node at once (SIGTERM, as a deploy does), then start them all
+        again; seconds it took."""
         started = time.monotonic()
-        stop(self.processes["centrifugo"])
+        stop(*(self.processes[_node(i)] for i in range(len(self.ports))))
         self.start_centrifugo()
         return time.monotonic() - started
+
+
+def _node(i: int) -> str:
+    """The name of the i-th Centrifugo node's process in ``Stack.processes``."""
+    return "centrifugo" if i == 0 else f"centrifugo {i + 1}"
 
 
 def hub_yaml(
@@ -184,10 +202,15 @@ def hub_yaml(
 
 
 @contextlib.contextmanager
-def stack(tmp: Path, backend: Backend, *, ops: bool = False, **centrifugo: Any) -> Iterator[Stack]:
+def stack(
+    tmp: Path, backend: Backend, *, ops: bool = False, nodes: int = 1, **centrifugo: Any
+) -> Iterator[Stack]:
     """Start the back end, then Centrifugo; stop both (by pid) on the way out. ``ops``: the
-    hub's ops listener on a free port (``Stack.metrics_url``)."""
+    hub's ops listener on a free port (``Stack.metrics_url``). ``nodes``: that many
+    Centrifugo nodes from the one hub.yaml, each on its own free client port (``-o
+    centrifugo.port=...``), all calling the same back end (``Stack.node_urls``)."""
     s = Stack(tmp, backend, hub_yaml(tmp, backend, ops=ops, **centrifugo))
+    s.ports = [s.config["centrifugo"]["port"], *(free_port() for _ in range(nodes - 1))]
     s.path.write_text(yaml.safe_dump(s.config))
     port = s.config["proxy"]["http_port"]
     log = (tmp / "stack.log").open("ab")
@@ -240,8 +263,13 @@ def stack(tmp: Path, backend: Backend, *, ops: bool = False, **centrifugo: Any) 
             wait_http(f"http://127.0.0.1:{port}/health", process)
 
         def start_centrifugo() -> None:
-            centrifugo = spawn("centrifugo", [str(HUB), "centrifugo", "run", "-c", str(s.path)])
-            wait_http(f"http://127.0.0.1:{s.config['centrifugo']['port']}/health", centrifugo)
+            command = [str(HUB), "centrifugo", "run", "-c", str(s.path)]
+            started = [
+                (spawn(_node(i), [*command, "-o", f"centrifugo.port={port}"]), port)
+                for i, port in enumerate(s.ports)
+            ]
+            for centrifugo, port in started:
+                wait_http(f"http://127.0.0.1:{port}/health", centrifugo)
 
         s.start_centrifugo = start_centrifugo
         start_centrifugo()

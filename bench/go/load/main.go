@@ -488,7 +488,7 @@ func (w *watcher) note(err error) {
 // "ready" on stderr, then waits for them to lose their connection (the caller restarts
 // Centrifugo) and measures how long until every one is connected again, with the SDK's
 // own reconnect (its default backoff, from 200 ms with jitter). Times are from the
-// first client's loss of connection.
+// first client's loss of connection; "back_s" lists each client's, sorted.
 func reconnectMode(args []string) (map[string]any, error) {
 	fs := flag.NewFlagSet("reconnect", flag.ExitOnError)
 	url := fs.String("url", "", "Centrifugo WebSocket endpoint")
@@ -559,10 +559,16 @@ func reconnectMode(args []string) (map[string]any, error) {
 	if notBack == 0 && len(times) > 0 {
 		all = times[len(times)-1].Seconds()
 	}
+	// Every client's time back, so that the outputs of several generators (one per
+	// node) combine into exact quantiles; microseconds are enough.
+	backS := make([]float64, len(times))
+	for i, t := range times {
+		backS[i] = float64(t.Microseconds()) / 1e6
+	}
 	return map[string]any{
 		"clients": *n, "first_connect_s": firstConnect, "fewest_connected": fewest,
 		"reconnected": len(times), "not_reconnected": notBack, "errors": errs.Load() - errorsBefore,
 		"all_back_s": all, "p50_s": quantile(times, 0.5) / 1000, "p99_s": quantile(times, 0.99) / 1000,
-		"first_drop_unix": float64(t0) / 1e9, "error_kinds": watch.kinds,
+		"first_drop_unix": float64(t0) / 1e9, "error_kinds": watch.kinds, "back_s": backS,
 	}, nil
 }
