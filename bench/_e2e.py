@@ -264,8 +264,9 @@ def stack(
 
         def start_centrifugo() -> None:
             command = [str(HUB), "centrifugo", "run", "-c", str(s.path)]
+            # The first node runs hub.yaml as it is (a "before" row's older hub has no `-o`).
             started = [
-                (spawn(_node(i), [*command, "-o", f"centrifugo.port={port}"]), port)
+                (spawn(_node(i), [*command, *(["-o", f"centrifugo.port={port}"] if i else [])]), port)
                 for i, port in enumerate(s.ports)
             ]
             for centrifugo, port in started:
