@@ -9,10 +9,27 @@ subscriber takes as little CPU as possible from the publisher it measures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 
 import websockets
+
+
+class Counting:
+    """The channel being counted: its marker, the publications seen, the number awaited."""
+
+    def __init__(self) -> None:
+        self.marker = ""
+        self.count = 0
+        self.expected = 0
+        self.done = asyncio.Event()
+
+
+def _has_ping(text: str) -> bool:
+    # A frame holds newline-separated replies; the server's ping is an empty one, `{}`
+    # (JSON never carries a raw newline, so "\n{}" can only be a reply boundary).
+    return text == "{}" or text.startswith("{}\n") or "\n{}" in text
 
 
 async def main(url: str, token: str) -> None:
@@ -26,24 +43,33 @@ async def main(url: str, token: str) -> None:
         reply = json.loads(await ws.recv())
         if "error" in reply:
             raise RuntimeError(f"connect refused: {reply['error']}")
+        counting = Counting()
+
+        async def read() -> None:
+            # Always reading, between channels too: Centrifugo drops a client that leaves
+            # its pings unanswered (25 s + 8 s), and a run of variants takes longer than that.
+            async for frame in ws:
+                text = frame if isinstance(frame, str) else frame.decode()
+                if _has_ping(text):
+                    await ws.send("{}")
+                if counting.marker:
+                    counting.count += text.count(counting.marker)
+                    if counting.count >= counting.expected:
+                        counting.done.set()
+
+        reader = asyncio.create_task(read())
         while line := await asyncio.to_thread(sys.stdin.readline):
             channel, expected = line.split()
-            marker = f'"channel":"{channel}","pub"'
+            counting.count, counting.expected, counting.done = 0, int(expected), asyncio.Event()
+            counting.marker = f'"channel":"{channel}","pub"'
             await command("subscribe", {"channel": channel})
-            count = 0
             print("ready", flush=True)
-            try:
-                async with asyncio.timeout(30):
-                    while count < int(expected):
-                        frame = await ws.recv()
-                        text = frame if isinstance(frame, str) else frame.decode()
-                        if text == "{}":  # the server's ping
-                            await ws.send("{}")
-                        count += text.count(marker)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(counting.done.wait(), 30)
+            count, counting.marker = counting.count, ""
             await command("unsubscribe", {"channel": channel})
             print(f"done {count}", flush=True)
+        reader.cancel()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
 Variants, each on its own channel of one Centrifugo (memory engine, no
 history), each delivery counted by one WebSocket subscriber:
 
-- hub publisher ``publish_many`` over HTTP and over gRPC (one awaitable for all)
+- hub publisher ``publish_many`` over HTTP and over gRPC (one awaitable for all), and over
+  HTTP without idempotency keys (``idempotent=False``: the keyless limit's commands)
 - hub publisher over HTTP and gRPC, ``asyncio.gather`` of one ``publish`` per publication
   (batches of concurrent publishes; the only way before ``publish_many``)
 - hub publisher over HTTP, each publish awaited before the next (no batching possible)
@@ -60,6 +61,8 @@ GO_BATCHES = (100, 500, 2000)
 #: The compiled publisher sending what the hub's does: an idempotency key per publication.
 GO_KEYS = f"{GO}, batch 500, idempotency keys"
 HUB_MANY = "hub publish_many, HTTP"
+#: publish_many(idempotent=False): the commands the keyless limit sends.
+HUB_NO_KEYS = "hub publish_many, HTTP, no idempotency keys"
 HUB_GATHER = "hub publisher, HTTP (gather of publish)"
 Timed = Callable[[str, int], Awaitable[float]]
 
@@ -154,7 +157,7 @@ async def _run() -> list[tuple[str, int, float, int]]:
 def _variants(
     settings: Settings, api_url: str, config: Path, relay_socket: Path
 ) -> dict[str, tuple[int, Timed]]:
-    def hub(transport: str, many: bool) -> Timed:
+    def hub(transport: str, many: bool, idempotent: bool = True) -> Timed:
         async def publish(channel: str, count: int) -> float:
             from msgspec.structs import replace
 
@@ -162,7 +165,8 @@ def _variants(
             async with publisher_for(s) as publisher:
                 start = time.perf_counter()
                 if many:
-                    results = await publisher.publish_many([(channel, PAYLOAD)] * count)
+                    items = [(channel, PAYLOAD)] * count
+                    results = await publisher.publish_many(items, idempotent=idempotent)
                     failed = [r for r in results if isinstance(r, PublisherError)]
                     if failed:
                         raise RuntimeError(f"{len(failed)} publishes failed: {failed[0]}")
@@ -228,6 +232,7 @@ def _variants(
 
     return {
         HUB_MANY: (N, hub("http", many=True)),
+        HUB_NO_KEYS: (N, hub("http", many=True, idempotent=False)),
         "hub publish_many, gRPC": (N, hub("grpc", many=True)),
         HUB_GATHER: (N, hub("http", many=False)),
         "hub publisher, gRPC (gather of publish)": (N, hub("grpc", many=False)),
@@ -309,6 +314,11 @@ def report(data: dict[str, Any]) -> Section:
             f"({keyed / limit:.2f}x its keyless best): `publish_many` is "
             f"**{rate[HUB_MANY] / keyed:.2f}x** the compiled publisher sending the same commands.",
         ]
+        if HUB_NO_KEYS in rate:
+            lines += [
+                f"Without keys (`publish_many(..., idempotent=False)`, the keyless limit's commands) the hub "
+                f"made {rate[HUB_NO_KEYS]:,.0f}/s: **{rate[HUB_NO_KEYS] / limit:.2f}x** the limit.",
+            ]
     lines += PROSE
     lines += [
         "",
@@ -323,6 +333,7 @@ def report(data: dict[str, Any]) -> Section:
         "go_best_rate": limit,
         "hub_vs_go": hub_vs_go,
         "hub_name": hub_name,
+        "hub_no_keys_vs_go": rate[HUB_NO_KEYS] / limit if HUB_NO_KEYS in rate else None,
     }
     return Section("publish", "\n".join(lines), results)
 

@@ -202,6 +202,7 @@ class Publisher:
         tags: Mapping[str, str] | None = None,
         delta: bool = False,
         skip_history: bool = False,
+        idempotent: bool = True,
     ) -> list[Published | PublisherError]:
         """Publish many ``(channel, data)`` pairs with one awaitable; one result per pair, in order.
 
@@ -216,6 +217,12 @@ class Publisher:
         whose data is not JSON, :class:`OverloadedError` when the pairs would take the
         pending calls over ``publisher.max_pending`` (split bigger lists), and
         :class:`ClosedError` when the publisher is not open.
+
+        Every publication carries its own idempotency key, so a retry never publishes it
+        twice. ``idempotent=False`` sends none: Centrifugo then keeps no key (more
+        publications a second, docs/benchmarks.md section (4)), and a retry after a lost
+        reply may publish twice; for data where a duplicate does no harm (a position, a
+        gauge's latest value).
         """
         batcher = self._batcher
         if batcher is None:
@@ -230,11 +237,13 @@ class Publisher:
                 raise TypeError(f"publish_many: item {index} ({channel!r}): not JSON: {exc}") from None
         extra = _options(tags, delta, skip_history)
         # 96 random bits per call and the pair's index: a distinct idempotency key per publication.
-        prefix = os.urandom(12).hex() + "-"
+        prefix = os.urandom(12).hex() + "-" if idempotent else ""
 
         def commands() -> Iterator[tuple[str, dict[str, Any]]]:
             for index, ((channel, _), raw) in enumerate(zip(pairs, payloads, strict=True)):
-                params = {"channel": channel, "data": raw, "idempotency_key": f"{prefix}{index}"}
+                params: dict[str, Any] = {"channel": channel, "data": raw}
+                if prefix:
+                    params["idempotency_key"] = f"{prefix}{index}"
                 if extra:
                     params.update(extra)
                 yield ("publish", params)

@@ -85,6 +85,7 @@ class PublishManyOptions(TypedDict, total=False):
     tags: Mapping[str, str] | None
     delta: bool
     skip_history: bool
+    idempotent: bool
 
 
 class PublishOptions(TypedDict, total=False):
@@ -351,7 +352,7 @@ class App:
 
         Cheaper per publication than as many concurrent :meth:`publish` calls (see
         :meth:`hub.clients.Publisher.publish_many`); ``options``: ``tags``, ``delta``,
-        ``skip_history``, for every pair.
+        ``skip_history``, for every pair, and ``idempotent=False`` to send no idempotency keys.
         """
         publisher = self.publisher
         coroutine = publisher.publish_many(items, **options)

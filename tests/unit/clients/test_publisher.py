@@ -37,3 +37,29 @@ async def test_a_value_that_is_not_json_fails_at_its_own_call() -> None:
     async with make() as publisher:
         with pytest.raises(TypeError):
             await publisher.publish("news", object())
+
+
+class Recording:
+    """Stands in for the batcher: the commands publish_many queues, each answered at once."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, dict[str, object]]] = []
+
+    async def call_many(self, commands: object, size: int) -> list[object]:
+        self.commands = list(commands)  # type: ignore[call-overload]
+        return [{"result": {"offset": i, "epoch": "e"}} for i in range(size)]
+
+
+@pytest.mark.parametrize("idempotent", [True, False])
+async def test_publish_many_gives_every_publication_its_own_key_unless_told_not_to(idempotent: bool) -> None:
+    publisher = make()
+    recording = Recording()
+    publisher._batcher = recording  # type: ignore[assignment]
+    await publisher.publish_many([("a", 1), ("b", 2), ("c", 3)], idempotent=idempotent)
+    keys = [params.get("idempotency_key") for _, params in recording.commands]
+    assert [params["channel"] for _, params in recording.commands] == ["a", "b", "c"]
+    if idempotent:
+        assert len(set(keys)) == 3
+        assert all(isinstance(k, str) and len(k) > 24 for k in keys)
+    else:
+        assert keys == [None, None, None]
