@@ -203,8 +203,7 @@ def _summary(s: dict[str, Any]) -> str:
         p = s["publish"]
         hub_name = p.get("hub_name", "hub publisher, HTTP")
         rate = p["rates"][hub_name]
-        rates = p["rates"]
-        keyed = next((v for k, v in rates.items() if k.startswith("compiled") and k.endswith("keys")), None)
+        keyed = p.get("go_keys_rate")
         same = (
             f"; {rate / keyed:.2f}x the compiled publisher sending the same commands (an idempotency key "
             f"per publication, what makes the hub's retries safe): {keyed:,.0f}/s"

@@ -334,6 +334,7 @@ def report(data: dict[str, Any]) -> Section:
         "hub_vs_go": hub_vs_go,
         "hub_name": hub_name,
         "hub_no_keys_vs_go": rate[HUB_NO_KEYS] / limit if HUB_NO_KEYS in rate else None,
+        "go_keys_rate": rate.get(GO_KEYS),
     }
     return Section("publish", "\n".join(lines), results)
 

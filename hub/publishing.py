@@ -18,19 +18,19 @@ def api_url(settings: Settings) -> str:
     if settings.publisher.api_url:
         return settings.publisher.api_url.rstrip("/")
     c = settings.centrifugo
-    return f"http://{_reachable(c.host)}:{c.port}/api"
+    return f"http://{reachable(c.host)}:{c.port}/api"
 
 
 def websocket_url(settings: Settings) -> str:
     """Where clients connect: Centrifugo's WebSocket endpoint (``ws://host:port/connection/websocket``)."""
     c = settings.centrifugo
-    return f"ws://{_reachable(c.host)}:{c.port}/connection/websocket"
+    return f"ws://{reachable(c.host)}:{c.port}/connection/websocket"
 
 
 def grpc_target(settings: Settings) -> str:
     """Centrifugo's gRPC server API address, or "" when it is off."""
     c = settings.centrifugo
-    return f"{_reachable(c.host)}:{c.grpc_api_port}" if c.grpc_api_port else ""
+    return f"{reachable(c.host)}:{c.grpc_api_port}" if c.grpc_api_port else ""
 
 
 def publisher_for(settings: Settings) -> Publisher:
@@ -43,6 +43,6 @@ def publisher_for(settings: Settings) -> Publisher:
     )
 
 
-def _reachable(host: str) -> str:
+def reachable(host: str) -> str:
     """A listen-on-every-interface address is reached through loopback."""
     return "127.0.0.1" if host in _ANY else host

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from .errors import HubError
 from .pool.control import ask, control_path, table
 from .pool.messages import Status, Workers
+from .publishing import reachable
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -64,21 +65,16 @@ def listeners(settings: Settings) -> Part:
     return Part("listeners", ok, lines)
 
 
-def _reachable(host: str) -> str:
-    """The address to reach a listener bound to ``host`` from this machine."""
-    return {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
-
-
 def _connect(host: str, port: int) -> str | None:
     try:
-        with socket.create_connection((_reachable(host), port), timeout=2):
+        with socket.create_connection((reachable(host), port), timeout=2):
             return None
     except OSError as exc:
         return f"not reached: {os.strerror(exc.errno) if exc.errno else type(exc).__name__}"
 
 
 def _ready(host: str, port: int) -> tuple[bool, str]:
-    url = f"http://{_reachable(host)}:{port}/ready"
+    url = f"http://{reachable(host)}:{port}/ready"
     try:
         with urllib.request.urlopen(url, timeout=3):
             return True, "ready"

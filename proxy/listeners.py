@@ -160,6 +160,9 @@ class _Gathered:
         self._flush()
         self._transport.close()
 
+    def is_closing(self) -> bool:  # asked after every answer: not through __getattr__
+        return self._transport.is_closing()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
