@@ -34,7 +34,7 @@ from typing import Self
 
 from prometheus_client.core import Metric
 
-from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, ProxyError, http_app
+from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, ProxyError, ProxyHttpServer
 
 from .app import App
 from .centrifugo_process import CentrifugoProcess, check_free
@@ -141,7 +141,7 @@ class Service:
                 # worker). First in, last out: handlers can publish until every listener stopped.
                 await stack.enter_async_context(self.app.lifespan(self.settings, memory=memory))
                 await stack.enter_async_context(
-                    HttpServer(http_app(self.dispatcher), p.host, p.http_port, grace=grace)
+                    ProxyHttpServer(self.dispatcher, p.host, p.http_port, grace=grace)
                 )
                 if p.grpc_port:
                     await stack.enter_async_context(
@@ -293,7 +293,6 @@ class _RedisPart:
 
     async def ready(self) -> tuple[bool, str]:
         from redis.asyncio.cluster import RedisCluster
-        from redis.exceptions import RedisClusterException, RedisError
 
         from .jobs.redis_client import client
 
@@ -304,7 +303,7 @@ class _RedisPart:
                     await redis.ping(target_nodes=RedisCluster.PRIMARIES)
                 else:
                     await redis.ping()
-        except (RedisError, RedisClusterException, OSError) as exc:
+        except Exception as exc:  # redis-py 5's cluster client can fail a PING with AttributeError
             return False, f"unreachable ({type(exc).__name__})"
         finally:
             await redis.aclose()

@@ -73,6 +73,47 @@ def key(prefix: str, pipeline: str, part: str) -> str:
     return f"{prefix}:{{{pipeline}}}:{part}"
 
 
+def _pipelines_scripts(client: Any) -> bool:
+    """Whether ``client``'s pipelines carry EVALSHA: a Redis Cluster client's only from redis-py 8
+    on (redis-py issue 2914), a single server's always."""
+    from redis.asyncio.cluster import RedisCluster
+    from redis.cluster import PIPELINE_BLOCKED_COMMANDS
+
+    return not isinstance(client, RedisCluster) or "EVALSHA" not in PIPELINE_BLOCKED_COMMANDS
+
+
+class _OneByOne:
+    """What the driver uses of a pipeline, each command sent on its own (no round trip shared)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._results: list[asyncio.Future[Any]] = []
+
+    def __getattr__(self, name: str) -> Callable[..., _OneByOne]:
+        command = getattr(self._client, name)
+
+        def queue(*args: Any, **kwargs: Any) -> _OneByOne:
+            self._results.append(asyncio.ensure_future(command(*args, **kwargs)))
+            return self
+
+        return queue
+
+    async def evalsha(self, *args: Any) -> Any:
+        # Awaited by the script itself, which loads it and calls again on NOSCRIPT: only the
+        # call that succeeded is a result.
+        result = await self._client.evalsha(*args)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(result)
+        self._results.append(done)
+        return result
+
+    async def script_load(self, script: str) -> Any:
+        return await self._client.script_load(script)
+
+    async def execute(self) -> list[Any]:
+        return [await result for result in self._results]
+
+
 class RedisDriver:
     """Implements :class:`hub.jobs.driver.Driver` on Redis Streams."""
 
@@ -96,6 +137,7 @@ class RedisDriver:
         self._revive = redis.register_script(_lua.REVIVE)
         self._start_script = redis.register_script(_lua.START)
         # Acks of jobs finishing together share one round trip (a pipeline of scripts).
+        self._scripts_pipeline = _pipelines_scripts(redis)
         self._acks: list[tuple[list[str], list[Any], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._group_ready = False
@@ -230,8 +272,13 @@ class RedisDriver:
         On one server, redis-py loads a pipeline's scripts before running it; a cluster's
         pipeline does not, so a node that never ran one (or restarted, or was promoted)
         answers NOSCRIPT: the scripts are loaded on every master and the pipeline runs again
-        (each script is safe to run twice).
+        (each script is safe to run twice). A cluster client whose pipelines refuse scripts
+        (redis-py before 8) runs them one command at a time instead.
         """
+        if not self._scripts_pipeline:
+            one_by_one = _OneByOne(self.redis)
+            await fill(one_by_one)
+            return await one_by_one.execute()
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 await fill(pipe)
