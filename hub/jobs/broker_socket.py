@@ -6,12 +6,19 @@ connects with a :class:`BrokerClient`. One JSON line per request
 (``{"n": 7, "op": "fetch", "pipeline": "default", "args": {...}}``) and one per
 reply (``{"n": 7, "ok": ...}`` or ``{"n": 7, "error": "..."}``); replies may come
 out of order, so a blocking fetch never holds up an ack on the same connection.
+
+A blocking fetch takes jobs only for an asker that still waits: a client whose
+fetch is cancelled (a worker that stops fetching to leave) sends
+``{"n": 7, "op": "cancel"}``, and a connection that closes (a worker that exits or
+is killed) cancels its fetches still waiting. Otherwise the next job pushed would
+go to a consumer that is gone and wait out the claim timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -45,6 +52,10 @@ class _Request(msgspec.Struct, frozen=True):
     op: str
     pipeline: str
     args: dict[str, Any] = {}
+
+
+def _forget(fetches: dict[int, asyncio.Task[None]], n: int, _: asyncio.Task[None]) -> None:
+    fetches.pop(n, None)
 
 
 class BrokerServer:
@@ -86,13 +97,25 @@ class BrokerServer:
                 self.path.unlink()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        fetches: dict[int, asyncio.Task[None]] = {}  # this connection's, still waiting
         try:
             async with asyncio.TaskGroup() as tasks:
-                while line := await reader.readline():
-                    request = msgspec.json.decode(line, type=_Request)
-                    task = tasks.create_task(self._answer(request, writer))
-                    self._tasks.add(task)
-                    task.add_done_callback(self._tasks.discard)
+                try:
+                    while line := await reader.readline():
+                        request = msgspec.json.decode(line, type=_Request)
+                        if request.op == "cancel":
+                            if (fetch := fetches.get(request.n)) is not None:
+                                fetch.cancel()
+                            continue
+                        task = tasks.create_task(self._answer(request, writer))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._tasks.discard)
+                        if request.op == "fetch":
+                            fetches[request.n] = task
+                            task.add_done_callback(functools.partial(_forget, fetches, request.n))
+                finally:  # the asker is gone: its fetches must not take jobs
+                    for fetch in list(fetches.values()):
+                        fetch.cancel()
         except (ConnectionError, asyncio.CancelledError, msgspec.DecodeError):
             pass
         finally:
@@ -165,6 +188,10 @@ class BrokerClient:
         writer.write(msgspec.json.encode({"n": n, "op": op, "pipeline": pipeline, "args": args}) + b"\n")
         try:
             return await future
+        except asyncio.CancelledError:
+            if op == "fetch" and not writer.is_closing():  # so it takes no job for nobody
+                writer.write(msgspec.json.encode({"n": n, "op": "cancel", "pipeline": pipeline}) + b"\n")
+            raise
         finally:
             self._waiting.pop(n, None)
 
