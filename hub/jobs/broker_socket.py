@@ -100,7 +100,7 @@ class BrokerServer:
         fetches: dict[int, asyncio.Task[None]] = {}  # this connection's, still waiting
         try:
             async with asyncio.TaskGroup() as tasks:
-                try:
+                try:  # (errors caught in here: out of a task group they come as a group)
                     while line := await reader.readline():
                         request = msgspec.json.decode(line, type=_Request)
                         if request.op == "cancel":
@@ -113,10 +113,14 @@ class BrokerServer:
                         if request.op == "fetch":
                             fetches[request.n] = task
                             task.add_done_callback(functools.partial(_forget, fetches, request.n))
+                except ConnectionError:
+                    pass  # a worker killed mid-request
+                except msgspec.DecodeError as exc:
+                    log.warning("jobs broker: not a request (%s); closing the connection", exc)
                 finally:  # the asker is gone: its fetches must not take jobs
                     for fetch in list(fetches.values()):
                         fetch.cancel()
-        except (ConnectionError, asyncio.CancelledError, msgspec.DecodeError):
+        except asyncio.CancelledError:
             pass
         finally:
             writer.close()

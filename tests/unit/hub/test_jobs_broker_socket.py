@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -53,7 +54,7 @@ async def test_a_cancelled_fetch_takes_no_job(socket: Path) -> None:
     await leaving.close()
 
 
-async def test_a_closed_connection_takes_no_job(socket: Path) -> None:
+async def test_a_closed_connection_takes_no_job(socket: Path, caplog: pytest.LogCaptureFixture) -> None:
     leaving = BrokerClient(socket)
     fetch = await waiting_fetch(leaving)
     assert leaving._writer is not None
@@ -61,3 +62,15 @@ async def test_a_closed_connection_takes_no_job(socket: Path) -> None:
     with pytest.raises(BrokerError, match="went away"):
         await fetch
     assert await next_job(socket) == ["j1"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # a hang-up is no error
+
+
+async def test_a_line_that_is_not_a_request_closes_its_connection_with_a_warning(
+    socket: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader, writer = await asyncio.open_unix_connection(str(socket))
+    writer.write(b"{not json\n")
+    assert await asyncio.wait_for(reader.read(), 2.0) == b""  # closed, no answer
+    writer.close()
+    assert "jobs broker: not a request" in caplog.text
+    assert await next_job(socket) == ["j1"]  # the broker serves on
