@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import grpc
+import psutil
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
@@ -71,6 +72,22 @@ def refuse_connections(sock: socket.socket) -> bool:
     except OSError:
         return False
     return True
+
+
+def listening_sockets(port: int) -> int:
+    """How many TCP sockets on this machine listen on ``port`` (0 where /proc cannot tell)."""
+    hex_port = f":{port:04X}"
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as rows:
+                next(rows, None)  # the header
+                for row in rows:
+                    local, state = row.split()[1:4:2]  # sl local_address rem_address st
+                    count += state == "0A" and local.endswith(hex_port)  # 0A: LISTEN
+        except OSError:
+            continue
+    return count
 
 
 def run_listeners(main: Coroutine[Any, Any, T], *, wait_for_threads: bool = True) -> T:
@@ -367,15 +384,40 @@ class GrpcServer(_Lifecycle):
         self._server = grpc.aio.server(options=options)
         self._server.add_generic_rpc_handlers((proxy_service(dispatcher),))
         self._grace = grace
+        self._port = port
+        self._listening: set[int] = set()
         self.address = f"{host}:{port}"
 
     async def __aenter__(self) -> Self:
         self._open()
+        others = self._listening_fds()
         if self._server.add_insecure_port(self.address) == 0:
             raise ProxyError(f"proxy: cannot listen for gRPC on {self.address}")
         await self._server.start()
+        self._listening = self._listening_fds() - others  # grpc's own sockets, for stop_accepting
         log.info("proxy listening on grpc://%s", self.address)
         return self
+
+    def siblings_listening(self) -> bool:
+        """True when another socket than this server's listens on its port (Linux's tables)."""
+        return listening_sockets(self._port) > 1
+
+    def stop_accepting(self) -> int:
+        """Leave the port to the siblings sharing it; the connections already open stay served.
+
+        grpc has no call for this, so its listening socket is shut down under it (grpc logs
+        "Closing acceptor. Failed accept4: Invalid argument" once and stops accepting). Linux
+        then takes the socket out of the SO_REUSEPORT group at once: a client that reconnects
+        reaches a sibling, never this server again. Returns how many sockets were shut down.
+        """
+        for fd in self._listening:
+            with socket.socket(fileno=os.dup(fd)) as sock, contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RD)
+        return len(self._listening)
+
+    def _listening_fds(self) -> set[int]:
+        return {c.fd for c in psutil.Process().net_connections("tcp")
+                if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr[1] == self._port}  # fmt: skip
 
     async def drain(self) -> None:
         """Stop listening, send GOAWAY, and let in-flight calls finish within the grace."""

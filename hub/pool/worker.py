@@ -197,20 +197,30 @@ async def _nothing() -> None:
 
 
 async def _drain_grpc(server: GrpcServer, port: int, seconds: float) -> None:
-    """Wait (up to ``seconds``) until clients have moved off this worker, then stop gRPC.
+    """Move Centrifugo's connection to a sibling (waiting up to ``seconds``), then stop gRPC.
 
-    grpc's server shutdown cancels calls that cross its GOAWAY, so first let the
-    connection age out (a graceful GOAWAY after ``pool.grpc_connection_ttl``); the
-    client reconnects to a sibling on the shared port (or here again, and ages out again).
+    grpc's server shutdown cancels calls that cross its GOAWAY, so this worker first leaves
+    the shared port and lets its connection age out (a graceful GOAWAY after
+    ``pool.grpc_connection_ttl``): the client's reconnection can only reach a sibling.
+    Without one listening by the deadline, calls crossing the shutdown's GOAWAY may fail.
     """
+    if seconds <= 0:
+        await server.drain()
+        return
     deadline = time.monotonic() + seconds
     me = psutil.Process()
+    accepting = True
 
     def connected() -> bool:
         return any(c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr[1] == port
                    for c in me.net_connections("tcp"))  # fmt: skip
 
-    while connected() and time.monotonic() < deadline:  # noqa: ASYNC110
+    while connected() and time.monotonic() < deadline:
+        # Leave the port once a sibling listens on it (a replacement may still be starting):
+        # with nobody listening, the client's reconnection would be refused and back off.
+        if accepting and server.siblings_listening():
+            log.info("worker %d: leaves the gRPC port to its siblings (grpc: Closing acceptor)", os.getpid())
+            accepting = not server.stop_accepting()
         await asyncio.sleep(0.05)
     await server.drain()
 
