@@ -25,6 +25,8 @@ CASES: dict[str, Backend] = {
     "hub HTTP, pool of 1": Backend(kind="hub", transport="http", workers=1),
     "hub HTTP, inline (workers: 0)": Backend(kind="hub", transport="http", workers=0),
     "hub gRPC, pool of 2": Backend(kind="hub", transport="grpc", workers=2),
+    "before · hub HTTP, pool of 2, uvicorn + ASGI": Backend(kind="hub", workers=2, revision="0463d6b"),
+    "before · hub HTTP, inline, uvicorn + ASGI": Backend(kind="hub", workers=0, revision="0463d6b"),
     "before · hub HTTP, pool of 2, main: h11 + asyncio loop": Backend(
         kind="hub", workers=2, hide=("uvloop", "httptools"), revision="ca4fd26"
     ),

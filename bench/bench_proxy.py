@@ -257,9 +257,10 @@ def _alone_row(case: str, v: Figures) -> str:
 ANALYSIS = """
 ### What limits each
 
-- **HTTP, pool**: two worker processes each run uvicorn (httptools, uvloop) + the dispatcher on a shared
-  listening socket, so both cores serve calls; on this 2-core machine wrk itself takes a good part
-  of one core, so the pool's figure is capped by the machine, not by the pool. The hub's path
+- **HTTP, pool**: two worker processes each run the proxy's HTTP server (httptools, uvloop) and
+  the dispatcher on a shared listening socket, so both cores serve calls; on this 2-core machine
+  wrk itself takes a good part of one core, so the pool's figure is capped by the machine, not by
+  the pool. The hub's path
   (secret check, msgspec decode, typed request, outcome check, encode, per-call stats, the slot
   executor's limits) costs a little more per call than the hand-written endpoint.
 - **HTTP, inline / hand-written**: one process, one core: the Python HTTP stack is the limit.

@@ -34,7 +34,7 @@ from typing import Self
 
 from prometheus_client.core import Metric
 
-from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, ProxyError, http_app
+from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, ProxyError, ProxyHttpServer
 
 from .app import App
 from .centrifugo_process import CentrifugoProcess, check_free
@@ -141,7 +141,7 @@ class Service:
                 # worker). First in, last out: handlers can publish until every listener stopped.
                 await stack.enter_async_context(self.app.lifespan(self.settings, memory=memory))
                 await stack.enter_async_context(
-                    HttpServer(http_app(self.dispatcher), p.host, p.http_port, grace=grace)
+                    ProxyHttpServer(self.dispatcher, p.host, p.http_port, grace=grace)
                 )
                 if p.grpc_port:
                     await stack.enter_async_context(

@@ -1,7 +1,7 @@
 """Inbound: the service Centrifugo calls. One generic dispatch, two thin transports.
 
 dispatcher = Dispatcher(handler, settings.proxy)
-async with HttpServer(http_app(dispatcher), host, 9000), GrpcServer(dispatcher, host, 9001):
+async with ProxyHttpServer(dispatcher, host, 9000), GrpcServer(dispatcher, host, 9001):
     ...
 """
 
@@ -14,8 +14,7 @@ if TYPE_CHECKING:
     from .dispatch import Dispatcher, Handler
     from .errors import BadRequest, CallFailed, Overloaded, ProxyError, TooLarge, Unauthenticated
     from .grpc import proxy_service
-    from .http import http_app, proxy_routes
-    from .listeners import GrpcServer, HttpServer, run_listeners
+    from .listeners import GrpcServer, HttpListener, HttpServer, ProxyHttpServer, run_listeners
     from .stats import CallStats
 
 #: Where each export lives, loaded on first use (PEP 562): importing one module of the
@@ -27,13 +26,13 @@ _EXPORTS = {
     "Dispatcher": ".dispatch",
     "GrpcServer": ".listeners",
     "Handler": ".dispatch",
+    "HttpListener": ".listeners",
     "HttpServer": ".listeners",
     "Overloaded": ".errors",
     "ProxyError": ".errors",
+    "ProxyHttpServer": ".listeners",
     "TooLarge": ".errors",
     "Unauthenticated": ".errors",
-    "http_app": ".http",
-    "proxy_routes": ".http",
     "proxy_service": ".grpc",
     "run_listeners": ".listeners",
 }
@@ -45,13 +44,13 @@ __all__ = [
     "Dispatcher",
     "GrpcServer",
     "Handler",
+    "HttpListener",
     "HttpServer",
     "Overloaded",
     "ProxyError",
+    "ProxyHttpServer",
     "TooLarge",
     "Unauthenticated",
-    "http_app",
-    "proxy_routes",
     "proxy_service",
     "run_listeners",
 ]

@@ -3,13 +3,14 @@
 Entering starts listening; leaving stops taking new calls, lets in-flight
 calls finish within ``grace`` seconds, then closes::
 
-    async with HttpServer(app, "127.0.0.1", 9000), GrpcServer(dispatcher, "127.0.0.1", 9001):
+    async with ProxyHttpServer(dispatcher, "127.0.0.1", 9000), GrpcServer(dispatcher, "127.0.0.1", 9001):
         await stop.wait()
 
-The HTTP stack is uvicorn's fastest one that is installed: the httptools parser and
-the uvloop event loop (both dependencies of the hub; measured in docs/benchmarks.md,
-section "speed"), else h11 and asyncio's loop. Processes that serve the listeners
-start their event loop with :func:`run`, so they get uvloop when it is there.
+Centrifugo's HTTP calls are served by :class:`ProxyHttpServer` (httptools, no ASGI:
+:mod:`hub.proxy.protocol`); an ASGI app (an application's web side, the ops listener)
+by :class:`HttpServer`, uvicorn with its fastest installed stack (httptools and uvloop,
+both dependencies of the hub). Processes that serve the listeners start their event
+loop with :func:`run_listeners`, so they get uvloop when it is there.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import gc
 import logging
 import math
 import os
-import select
 import socket
 import struct
 import time
@@ -33,19 +33,16 @@ import grpc
 import psutil
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from .dispatch import Dispatcher
 from .errors import ProxyError
 from .grpc import proxy_service
+from .http import ProxyCalls
+from .protocol import IDLE_CLOSE, Connections, readable
 
 log = logging.getLogger(__name__)
 #: The kernel's accept queue of a listening socket shared by a pool's workers.
 SHARED_BACKLOG = 2048
-#: Seconds a keep-alive connection must stay idle before a draining server closes it.
-IDLE_CLOSE = 0.25
-#: Connection birth times kept before the table is cleared.
-_MAX_TRACKED = 4096
 #: Seconds a draining server still accepts what the kernel queued before it refused more.
 LINGER = 0.05
 #: Linux's SO_ATTACH_FILTER and a classic BPF program of one instruction: return 0 (drop).
@@ -129,145 +126,56 @@ class _Lifecycle:
         self._opened = True
 
 
-class _Uvicorn(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # Signals belong to the hub's command line, which stops servers in order.
-        yield
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().startup(sockets)
-        except SystemExit as exc:
-            # uvicorn exits the process when the app's lifespan startup fails; a SystemExit
-            # out of a task would stop the whole event loop, the proxy's listeners with it.
-            failed = getattr(getattr(self, "lifespan", None), "should_exit", False)
-            raise ProxyError(
-                "the app's lifespan startup failed (its error is logged above)" if failed else "did not start"
-            ) from exc
-
-
-class _Gathered:
-    """A transport that sends what is written to it in one event-loop turn as one write.
-
-    uvicorn writes an answer's status line and headers, then its body: two system
-    calls, and two TCP segments for the client to read, for a proxy call's few hundred
-    bytes (the largest cost left in a call's CPU: docs/benchmarks.md, section "speed").
-    Gathered, they leave together at the end of the loop's turn.
-    """
-
-    __slots__ = ("_loop", "_parts", "_transport")
-
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
-        self._transport = transport
-        self._loop = loop
-        self._parts: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        if not self._parts:
-            self._loop.call_soon(self._flush)
-        self._parts.append(data)
-
-    def _flush(self) -> None:
-        parts, self._parts = self._parts, []
-        if parts and not self._transport.is_closing():
-            self._transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
-
-    def close(self) -> None:
-        self._flush()
-        self._transport.close()
-
-    def is_closing(self) -> bool:  # asked after every answer: not through __getattr__
-        return self._transport.is_closing()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
-class _OneWritePerTurn(AutoHTTPProtocol):  # type: ignore[misc,valid-type]
-    """uvicorn's HTTP protocol (httptools when installed) on a :class:`_Gathered` transport."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:
-        super().connection_made(_Gathered(transport, asyncio.get_running_loop()))
-
-
-class HttpServer(_Lifecycle):
-    """Serves an ASGI app (the proxy's Starlette app) with uvicorn.
+class HttpListener(_Lifecycle):
+    """An HTTP listener's socket and its drain, whatever serves its connections.
 
     ``sock`` is an already-bound listening socket to serve instead of binding
-    ``host:port`` (a worker pool passes every worker the same one). ``lifespan=True``
-    runs the app's own ASGI lifespan (startup on entering, shutdown after the last
-    connection on leaving; an app without lifespan support is served all the same).
-    ``forwarded=True`` takes the client's address from ``X-Forwarded-For`` when the peer
-    is a reverse proxy on this machine (uvicorn's ``proxy_headers``): for an app's own web
-    side behind nginx, never for the proxy, which only Centrifugo calls (and which may
-    pass on a browser's ``X-Forwarded-For``: the peer is what identifies a connection).
+    ``host:port`` (a worker pool passes every worker the same one).
     """
 
-    def __init__(
-        self, app: ASGIApp, host: str, port: int, *, grace: float = 10.0, sock: socket.socket | None = None,
-        max_connection_age: float | None = None, name: str = "proxy", lifespan: bool = False,
-        forwarded: bool = False,
-    ) -> None:  # fmt: skip
+    def __init__(self, name: str, host: str, port: int, sock: socket.socket | None) -> None:
         #: What the listener serves, for its log lines ("proxy", "ops", "web").
         self.name = name
-        config = uvicorn.Config(
-            self._asgi, host=host, port=port, log_config=None, access_log=False,
-            lifespan="auto" if lifespan else "off",
-            timeout_graceful_shutdown=math.ceil(grace), server_header=False, date_header=False,
-            interface="asgi3", backlog=1 if sock is not None else 2048, http=_OneWritePerTurn,
-            proxy_headers=forwarded,
-        )  # fmt: skip
-        self._app = app
-        self._server = _Uvicorn(config)
-        self._task: asyncio.Task[None] | None = None
+        self.address = f"http://{host}:{port}"
+        self._host, self._port = host, port
         self._sockets = [sock] if sock is not None else None
         self._shared = sock is not None
         self._draining = False
-        #: A keep-alive connection older than this is closed after its next answer, so the
-        #: client reconnects and the kernel may hand the new connection to another worker.
-        self._max_age = max_connection_age
-        #: When each client connection (peer address) was first seen.
-        self._born: dict[tuple[str, int], float] = {}
-        self.address = f"http://{host}:{port}"
 
-    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._draining and not self._too_old(scope):
-            return await self._app(scope, receive, send)
+    def _servers(self) -> list[asyncio.AbstractServer]:
+        """This process's servers of the listening socket (its copies of it)."""
+        raise NotImplementedError
 
-        async def closing(message: Message) -> None:
-            # While draining, every answer asks the client not to reuse the connection.
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
-            await send(message)
+    def _bind(self) -> list[socket.socket]:
+        if self._sockets is None:
+            try:
+                self._sockets = [socket.create_server((self._host, self._port), backlog=SHARED_BACKLOG)]
+            except OSError as exc:
+                why = os.strerror(exc.errno or 0)
+                raise ProxyError(f"{self.name}: cannot listen on {self.address}: {why}") from exc
+        return self._sockets
 
-        return await self._app(scope, receive, closing)
-
-    def _too_old(self, scope: Scope) -> bool:
-        if self._max_age is None or scope["type"] != "http" or not scope.get("client"):
-            return False
-        peer = scope["client"]
-        now = time.monotonic()
-        born = self._born.setdefault(peer, now)
-        if now - born < self._max_age:
-            return False
-        del self._born[peer]  # this answer closes it; the peer's next connection starts afresh
-        if len(self._born) > _MAX_TRACKED:  # connections closed by the client are never seen again
-            self._born.clear()
-        return True
+    def _listening(self) -> None:
+        if self._shared and not self._draining:  # (a draining server on uvloop closed its copy)
+            # Serving a socket shared with sibling processes: asyncio accepts `backlog`
+            # connections per wake-up, so 1 (set when serving) lets every sibling take its
+            # share, while the kernel's queue keeps its full length (reset here).
+            for sock in self._sockets or ():
+                sock.listen(SHARED_BACKLOG)
+        log.info("%s listening on %s", self.name, self.address)
 
     def stop_accepting(self) -> None:
         """Take no new connection from now on (the listening socket stays open for a moment)."""
         self._draining = True
         loop = asyncio.get_running_loop()
-        for server in getattr(self._server, "servers", ()):
+        for server in self._servers():
             if _is_uvloop(loop):
                 # uvloop accepts in libuv, out of reach of remove_reader; it attaches a
                 # connection as it accepts it, so closing this process's copy of the
                 # listening socket at once drops nothing.
                 server.close()
                 continue
-            for sock in server.sockets:
+            for sock in getattr(server, "sockets", ()):
                 loop.remove_reader(sock.fileno())
 
     async def drain(self, seconds: float) -> None:
@@ -296,8 +204,124 @@ class HttpServer(_Lifecycle):
         # A connection accepted just now is attached to the server on the next loop turns;
         # closing the server first would make asyncio drop it with a reset.
         await asyncio.sleep(0.05)
-        for server in self._server.servers:
+        for server in self._servers():
             server.close()  # this process's copy of the listening socket only
+        await self._close_connections(seconds)
+
+    async def _close_connections(self, seconds: float) -> None:
+        raise NotImplementedError
+
+
+class ProxyHttpServer(HttpListener):
+    """Serves Centrifugo's HTTP proxy calls (:mod:`hub.proxy.protocol`, no ASGI).
+
+    ``max_connection_age``: a keep-alive connection older than this is closed after its
+    next answer, so the client reconnects and the kernel may hand the new connection to
+    another worker of the pool.
+    """
+
+    def __init__(
+        self, dispatcher: Dispatcher, host: str, port: int, *, grace: float = 10.0,
+        sock: socket.socket | None = None, max_connection_age: float | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__("proxy", host, port, sock)
+        self.connections = Connections(ProxyCalls(dispatcher), max_age=max_connection_age)
+        self._grace = grace
+        self._server: asyncio.AbstractServer | None = None
+        self._sweep: asyncio.Task[None] | None = None
+
+    def _servers(self) -> list[asyncio.AbstractServer]:
+        return [self._server] if self._server is not None else []
+
+    def stop_accepting(self) -> None:
+        self.connections.draining = True
+        super().stop_accepting()
+
+    async def _close_connections(self, seconds: float) -> None:
+        await self.connections.drain(seconds)
+
+    async def __aenter__(self) -> Self:
+        self._open()
+        sockets = self._bind()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self.connections, sock=sockets[0], backlog=1 if self._shared else SHARED_BACKLOG
+        )
+        self._sweep = asyncio.create_task(self.connections.sweep(), name=f"keep-alive {self.address}")
+        self._listening()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self._draining:
+            await self.drain(self._grace)
+        self.connections.close_all()
+        if self._sweep is not None:
+            self._sweep.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweep
+
+
+class _Uvicorn(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # Signals belong to the hub's command line, which stops servers in order.
+        yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets)
+        except SystemExit as exc:
+            # uvicorn exits the process when the app's lifespan startup fails; a SystemExit
+            # out of a task would stop the whole event loop, the proxy's listeners with it.
+            failed = getattr(getattr(self, "lifespan", None), "should_exit", False)
+            raise ProxyError(
+                "the app's lifespan startup failed (its error is logged above)" if failed else "did not start"
+            ) from exc
+
+
+class HttpServer(HttpListener):
+    """Serves an ASGI app (an application's web side, the ops listener) with uvicorn.
+
+    ``lifespan=True`` runs the app's own ASGI lifespan (startup on entering, shutdown
+    after the last connection on leaving; an app without lifespan support is served all
+    the same). ``forwarded=True`` takes the client's address from ``X-Forwarded-For``
+    when the peer is a reverse proxy on this machine (uvicorn's ``proxy_headers``): for
+    an app behind nginx.
+    """
+
+    def __init__(
+        self, app: ASGIApp, host: str, port: int, *, grace: float = 10.0, sock: socket.socket | None = None,
+        name: str = "web", lifespan: bool = False, forwarded: bool = False,
+    ) -> None:  # fmt: skip
+        super().__init__(name, host, port, sock)
+        config = uvicorn.Config(
+            self._asgi, host=host, port=port, log_config=None, access_log=False,
+            lifespan="auto" if lifespan else "off",
+            timeout_graceful_shutdown=math.ceil(grace), server_header=False, date_header=False,
+            interface="asgi3", backlog=1 if sock is not None else SHARED_BACKLOG, proxy_headers=forwarded,
+        )  # fmt: skip
+        self._app = app
+        self._server = _Uvicorn(config)
+        self._task: asyncio.Task[None] | None = None
+
+    def _servers(self) -> list[asyncio.AbstractServer]:
+        return list(getattr(self._server, "servers", ()))
+
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._draining:
+            return await self._app(scope, receive, send)
+
+        async def closing(message: Message) -> None:
+            # While draining, every answer asks the client not to reuse the connection.
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+            await send(message)
+
+        return await self._app(scope, receive, closing)
+
+    async def _close_connections(self, seconds: float) -> None:
         connections = self._server.server_state.connections
         #: connection -> (the request cycle it was idle after, since when)
         idle: dict[object, tuple[object, float]] = {}
@@ -311,21 +335,15 @@ class HttpServer(_Lifecycle):
                 seen = idle.get(connection)
                 if seen is None or seen[0] is not cycle:  # idle after a new request: start again
                     idle[connection] = (cycle, now)
-                elif now - seen[1] >= IDLE_CLOSE and not _readable(connection):
+                elif now - seen[1] >= IDLE_CLOSE and not readable(getattr(connection, "transport", None)):
                     connection.shutdown()
             await asyncio.sleep(0.02)
 
     async def __aenter__(self) -> Self:
         self._open()
-        if self._sockets is None:
-            # Bound here, not by uvicorn, which answers a busy port with sys.exit() in its task.
-            config = self._server.config
-            try:
-                self._sockets = [socket.create_server((config.host, config.port), backlog=config.backlog)]
-            except OSError as exc:
-                why = os.strerror(exc.errno or 0)
-                raise ProxyError(f"{self.name}: cannot listen on {self.address}: {why}") from exc
-        self._task = asyncio.create_task(self._server.serve(self._sockets), name=f"http {self.address}")
+        # Bound here, not by uvicorn, which answers a busy port with sys.exit() in its task.
+        sockets = self._bind()
+        self._task = asyncio.create_task(self._server.serve(sockets), name=f"http {self.address}")
         while not self._server.started:
             if self._task.done():
                 try:
@@ -334,13 +352,7 @@ class HttpServer(_Lifecycle):
                     raise ProxyError(f"{self.name}: HTTP server on {self.address}: {exc}") from exc
                 raise ProxyError(f"{self.name}: HTTP server on {self.address} did not start")
             await asyncio.sleep(0.01)
-        if self._shared and not self._draining:  # (a draining server on uvloop closed its copy)
-            # Serving a socket shared with sibling processes: asyncio accepts `backlog`
-            # connections per wake-up, so 1 (set above) lets every sibling take its share,
-            # while the kernel's queue keeps its full length (reset here).
-            for sock in self._sockets:
-                sock.listen(SHARED_BACKLOG)
-        log.info("%s listening on %s", self.name, self.address)
+        self._listening()
         return self
 
     async def __aexit__(
@@ -349,20 +361,6 @@ class HttpServer(_Lifecycle):
         self._server.should_exit = True
         if self._task is not None:
             await self._task
-
-
-def _readable(connection: object) -> bool:
-    """True when the peer's next request is already in the socket, not yet read by the loop:
-    closing now would reset it. The loop reads it on its next turn; close later."""
-    transport = getattr(connection, "transport", None)
-    sock = transport.get_extra_info("socket") if transport is not None else None
-    if sock is None:
-        return False
-    try:
-        readable, _, _ = select.select([sock.fileno()], [], [], 0)
-    except (OSError, ValueError):
-        return False
-    return bool(readable)
 
 
 class GrpcServer(_Lifecycle):

@@ -37,7 +37,15 @@ import psutil
 from starlette.types import ASGIApp
 
 from hub.clients import SIZE_BUCKETS
-from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, http_app, run_listeners
+from hub.proxy import (
+    CallStats,
+    Dispatcher,
+    GrpcServer,
+    HttpListener,
+    HttpServer,
+    ProxyHttpServer,
+    run_listeners,
+)
 
 from ..app import App
 from ..jobs.consumer import Consumer, consuming
@@ -68,7 +76,7 @@ class Worker:
         #: The application's own ASGI app and the web listening socket (hub.yaml ``web:``).
         self._web = web
         self._leave = asyncio.Event()
-        self._listeners: list[HttpServer] = []
+        self._listeners: list[HttpListener] = []
         self.jobs: Consumer | None = None  # this worker's own consumer of the jobs pipelines
         self.reason = ""
         pool = settings.pool
@@ -98,8 +106,8 @@ class Worker:
             await stack.enter_async_context(self.app.lifespan(self.settings))
             # Known to leave() before it is entered: calls are served from the first loop turn
             # of the server's start, and a limit reached then must stop accepting at once.
-            http = HttpServer(
-                http_app(dispatcher),
+            http = ProxyHttpServer(
+                dispatcher,
                 p.host,
                 p.http_port,
                 grace=pool.destroy_timeout,

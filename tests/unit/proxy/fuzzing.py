@@ -1,7 +1,7 @@
 """What the fuzz tests share: a recording app, in-process callers for both transports, inputs.
 
-No sockets: the HTTP transport is called as the ASGI app it is, the gRPC one through
-its generic handler with a stand-in for grpc.aio's servicer context.
+No sockets: the HTTP server is fed bytes (:mod:`.wire`), the gRPC service is called
+through its generic handler with a stand-in for grpc.aio's servicer context.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from hub.app import App
 from hub.centrifugo import GRPC_SERVICE, ConnectResult, ProxySettings, RefreshResult, Request
 from hub.pool.executors import InlineExecutor
 from hub.proxy import Dispatcher, proxy_service
+
+from .wire import SECRET_HEADER, Wire, request
 
 SECRET = "fuzz-secret"
 SETTINGS = ProxySettings(secret=SECRET, max_body_size=64 << 10, forward_headers=["x-device"])
@@ -80,37 +82,27 @@ class HttpCall:
     truncated: bool = False
 
 
-async def http_call(app: Any, call: HttpCall) -> tuple[int, bytes]:
-    """POST one proxy call to the ASGI app; (status, body) of the answer."""
-    headers = [(b"x-hub-proxy-secret", s.encode()) for s in call.secrets]
+async def http_call(dispatcher: Dispatcher, call: HttpCall) -> tuple[int, bytes]:
+    """POST one proxy call to the HTTP server, the body in ``chunks`` writes; (status, body)
+    of the answer, or (0, b"") when the caller went away before the end (nobody to answer)."""
+    headers = [(SECRET_HEADER, s) for s in call.secrets]
     if call.content_type is not None:
-        headers.append((b"content-type", call.content_type.encode("latin-1")))
-    headers.append((b"content-length", str(len(call.body)).encode()))
-    path = f"/centrifugo/{call.kind}"
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 9000),
-    }  # fmt: skip
+        headers.append(("content-type", call.content_type))
+    data = request(call.kind, call.body, headers=headers)
+    head = len(data) - len(call.body)
     size = max(1, -(-len(call.body) // call.chunks))
-    pieces = [call.body[i : i + size] for i in range(0, len(call.body), size)] or [b""]
+    pieces = [data[:head], *(call.body[i : i + size] for i in range(0, len(call.body), size))]
     if call.truncated:
         pieces = pieces[:-1]
-    messages = [
-        {"type": "http.request", "body": p, "more_body": call.truncated or i < len(pieces) - 1}
-        for i, p in enumerate(pieces)
-    ]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    assert sent, "no answer at all"
-    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+    wire = Wire(dispatcher)
+    for piece in pieces:
+        wire.send(piece)
+    if call.truncated:
+        wire.lose()
+        assert await wire.settled() == [], "an answer to a call whose body never arrived"
+        return 0, b""
+    [answer] = await wire.answers(1)
+    return answer.status, answer.body
 
 
 # -- gRPC ----------------------------------------------------------------------------

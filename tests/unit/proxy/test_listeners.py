@@ -1,63 +1,16 @@
-"""The listeners' socket handling: one write per answer, refusing new connections, leaving a shared port."""
+"""The listeners' socket handling: refusing new connections, leaving a shared port."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
-from typing import Any
 
 import grpc
 import pytest
 
 from hub.centrifugo import GRPC_SERVICE, KINDS, Outcome, ProxySettings, Request, RPCResult
 from hub.proxy import Dispatcher, GrpcServer
-from hub.proxy.listeners import _Gathered, listening_sockets, refuse_connections
+from hub.proxy.listeners import listening_sockets, refuse_connections
 from hub.testing import free_port
-
-
-class Recorded:
-    """Stands in for an asyncio transport: what was written, in how many writes."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        assert not self.closed, "written after close"
-        self.writes.append(data)
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    def get_extra_info(self, name: str) -> Any:
-        return f"extra {name}"
-
-
-async def test_what_one_loop_turn_writes_goes_out_as_one_write() -> None:
-    real = Recorded()
-    gathered = _Gathered(real, asyncio.get_running_loop())  # type: ignore[arg-type]
-    gathered.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
-    gathered.write(b"{}")
-    assert real.writes == []
-    await asyncio.sleep(0)
-    assert real.writes == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
-    gathered.write(b"next")
-    await asyncio.sleep(0)
-    assert real.writes[1:] == [b"next"]
-    assert gathered.get_extra_info("socket") == "extra socket"  # the rest is the real transport's
-
-
-async def test_close_sends_what_was_written_first() -> None:
-    real = Recorded()
-    gathered = _Gathered(real, asyncio.get_running_loop())  # type: ignore[arg-type]
-    gathered.write(b"answer")
-    gathered.close()
-    assert (real.writes, real.closed) == ([b"answer"], True)
-    await asyncio.sleep(0)  # the flush already scheduled finds nothing left
-    assert real.writes == [b"answer"]
 
 
 def test_a_refused_listener_takes_no_new_connection_but_keeps_its_queue() -> None:

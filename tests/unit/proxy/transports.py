@@ -1,5 +1,6 @@
-"""Both proxy transports driven in process: the Starlette app over ASGI, the gRPC service
-through its generic handler. No socket is opened; each call goes through the real adapter.
+"""Both proxy transports driven in process: the HTTP server by bytes (:mod:`.wire`), the
+gRPC service through its generic handler. No socket is opened; each call goes through the
+real adapter.
 
     transport = HTTP(dispatcher)          # or GRPC(dispatcher)
     reply = await transport.call("rpc", {"client": "c", "method": "m", "data": {"x": 1}})
@@ -17,9 +18,10 @@ import grpc
 from google.protobuf.json_format import MessageToDict, ParseDict
 
 from hub.centrifugo import GRPC_SERVICE, KINDS
-from hub.proxy import Dispatcher, http_app, proxy_service
+from hub.proxy import Dispatcher, proxy_service
 
-SECRET_HEADER = "x-hub-proxy-secret"
+from .wire import SECRET_HEADER, post, request
+
 #: HTTP statuses and gRPC codes, as one vocabulary the tests assert on.
 HTTP_STATUS = {200: "ok", 400: "invalid", 401: "unauthenticated", 404: "not_found", 413: "invalid",
                500: "failed", 503: "unavailable"}  # fmt: skip
@@ -49,12 +51,12 @@ class Transport(Protocol):
 
 
 class HTTP:
-    """The HTTP transport: one ASGI request per call, as Centrifugo POSTs it."""
+    """The HTTP transport: one request per call on a new connection, as Centrifugo POSTs it."""
 
     name = "http"
 
     def __init__(self, dispatcher: Dispatcher) -> None:
-        self.app = http_app(dispatcher)
+        self.dispatcher = dispatcher
         self.secret = dispatcher.settings.secret
 
     async def call(self, kind: str, fields: dict[str, Any], *, secret: str | None = "",
@@ -63,14 +65,15 @@ class HTTP:
 
     async def raw(self, kind: str, body: bytes, *, secret: str | None = "",
                   headers: dict[str, str] | None = None, content_type: str = "application/json") -> Reply:  # fmt: skip
-        pairs = [("content-type", content_type), ("content-length", str(len(body))), *(headers or {}).items()]
-        if secret is not None:
-            pairs.append((SECRET_HEADER, secret or self.secret))
-        status, payload = await asgi_post(self.app, f"/centrifugo/{kind}", body, pairs)
-        decoded = json.loads(payload) if payload else None
-        if status == 200:
+        pairs = [("content-type", content_type), *(headers or {}).items()]
+        shown = None if secret is None else secret or self.secret
+        answer = await post(self.dispatcher, request(kind, body, secret=shown, headers=pairs))
+        decoded = answer.json() if answer.body else None
+        if answer.status == 200:
             return Reply("ok", decoded)
-        return Reply(HTTP_STATUS.get(status, str(status)), (decoded or {}).get("error", payload))
+        return Reply(
+            HTTP_STATUS.get(answer.status, str(answer.status)), (decoded or {}).get("error", answer.body)
+        )
 
 
 class GRPC:
@@ -104,36 +107,6 @@ class GRPC:
             return Reply(GRPC_STATUS[exc.code], exc.details)
         wire = KINDS[kind].pb_response.FromString(handler.response_serializer(response))
         return Reply("ok", _as_json_reply(wire))
-
-
-async def asgi_post(app: Any, path: str, body: bytes, headers: list[tuple[str, str]]) -> tuple[int, bytes]:
-    """One HTTP POST through an ASGI app, without a server."""
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-        "root_path": "", "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
-        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 9000),
-    }  # fmt: skip
-    sent = False
-    status = 0
-    chunks: list[bytes] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            return {"type": "http.disconnect"}
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return status, b"".join(chunks)
 
 
 class _Aborted(Exception):
