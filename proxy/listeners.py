@@ -398,7 +398,12 @@ class GrpcServer(_Lifecycle):
 
     def siblings_listening(self) -> bool:
         """True when another socket than this server's listens on its port (Linux's tables)."""
-        return listening_sockets(self._port) > 1
+        return listening_sockets(self._port) > len(self._listening)
+
+    def connected(self) -> bool:
+        """True while a client holds an established connection to this process's port."""
+        return any(c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr[1] == self._port
+                   for c in psutil.Process().net_connections("tcp"))  # fmt: skip
 
     def stop_accepting(self) -> int:
         """Leave the port to the siblings sharing it; the connections already open stay served.

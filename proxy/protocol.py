@@ -278,11 +278,12 @@ class ProxyConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return False
         c = self._connections
-        young = c.max_age is None or time.monotonic() - self._born < c.max_age
+        now = time.monotonic()
+        young = c.max_age is None or now - self._born < c.max_age
         keep = keep_alive and young and not c.draining
         head = _HEAD % (status, _REASONS.get(status, b"Unknown"), len(body))
         transport.write(head + (b"\r\n" if keep else b"connection: close\r\n\r\n") + body)
-        self._last = time.monotonic()
+        self._last = now
         if not keep:
             self.close()
         return keep

@@ -33,7 +33,6 @@ import sys
 import time
 from contextlib import AsyncExitStack
 
-import psutil
 from starlette.types import ASGIApp
 
 from hub.clients import SIZE_BUCKETS
@@ -147,7 +146,7 @@ class Worker:
                 wait = pool.destroy_timeout if move else 0
                 await asyncio.gather(
                     *(listener.drain(pool.destroy_timeout) for listener in self._listeners),
-                    _drain_grpc(grpc, p.grpc_port, wait) if grpc else _nothing(),
+                    _drain_grpc(grpc, wait) if grpc else _nothing(),
                     self.jobs.drain(pool.destroy_timeout) if self.jobs else _nothing(),
                 )
                 commands.cancel()
@@ -204,7 +203,7 @@ async def _nothing() -> None:
     return None
 
 
-async def _drain_grpc(server: GrpcServer, port: int, seconds: float) -> None:
+async def _drain_grpc(server: GrpcServer, seconds: float) -> None:
     """Move Centrifugo's connection to a sibling (waiting up to ``seconds``), then stop gRPC.
 
     grpc's server shutdown cancels calls that cross its GOAWAY, so this worker first leaves
@@ -212,23 +211,15 @@ async def _drain_grpc(server: GrpcServer, port: int, seconds: float) -> None:
     ``pool.grpc_connection_ttl``): the client's reconnection can only reach a sibling.
     Without one listening by the deadline, calls crossing the shutdown's GOAWAY may fail.
     """
-    if seconds <= 0:
-        await server.drain()
-        return
     deadline = time.monotonic() + seconds
-    me = psutil.Process()
     accepting = True
-
-    def connected() -> bool:
-        return any(c.status == psutil.CONN_ESTABLISHED and c.laddr and c.laddr[1] == port
-                   for c in me.net_connections("tcp"))  # fmt: skip
-
-    while connected() and time.monotonic() < deadline:
+    while time.monotonic() < deadline and server.connected():
         # Leave the port once a sibling listens on it (a replacement may still be starting):
         # with nobody listening, the client's reconnection would be refused and back off.
         if accepting and server.siblings_listening():
             log.info("worker %d: leaves the gRPC port to its siblings (grpc: Closing acceptor)", os.getpid())
-            accepting = not server.stop_accepting()
+            server.stop_accepting()
+            accepting = False
         await asyncio.sleep(0.05)
     await server.drain()
 
