@@ -28,6 +28,7 @@ from typing import Any
 import psutil
 import yaml
 
+from hub.pool.settings import PoolSettings, cores
 from hub.settings import load as load_settings
 from hub.tokens import TokenMinter
 
@@ -37,6 +38,9 @@ HUB = Path(sys.executable).parent / "hub"
 SECRET = "bench-proxy-secret"
 API_KEY = "bench-api-key"
 TOKEN_SECRET = "bench-token-secret-of-at-least-32-bytes"
+#: The pool `hub serve --centrifugo` starts on this machine when `pool.workers` is not set.
+DEFAULT_WORKERS = PoolSettings().beside_centrifugo().size
+DEFAULT_POOL = f"hub HTTP, pool of {DEFAULT_WORKERS} (default beside Centrifugo on {cores()} cores)"
 #: Short runs, several of each: every figure is the median of RUNS runs.
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 #: While developing: run only the cases whose label contains one of these (comma-separated).

@@ -13,7 +13,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ._e2e import PROGRESS, RUNS, Backend, Section, chosen, median_of, plot, run_load, stack
+from ._e2e import (
+    DEFAULT_POOL,
+    DEFAULT_WORKERS,
+    PROGRESS,
+    RUNS,
+    Backend,
+    Section,
+    chosen,
+    median_of,
+    plot,
+    run_load,
+    stack,
+)
 
 CONNECTIONS = 4000
 CONCURRENCY = 200
@@ -21,8 +33,12 @@ LIMIT = "JWT only, no proxy call (limit)"
 CASES: dict[str, Backend] = {
     LIMIT: Backend(kind="none"),
     "Go no-op connect proxy": Backend(kind="go"),
-    "hub HTTP, pool of 2 (default on 2 cores)": Backend(kind="hub", transport="http", workers=2),
-    "hub HTTP, pool of 1": Backend(kind="hub", transport="http", workers=1),
+    DEFAULT_POOL: Backend(kind="hub", transport="http", workers=DEFAULT_WORKERS),
+    **{
+        f"hub HTTP, pool of {n}": Backend(kind="hub", transport="http", workers=n)
+        for n in (1, 2)
+        if n != DEFAULT_WORKERS
+    },
     "hub HTTP, inline (workers: 0)": Backend(kind="hub", transport="http", workers=0),
     "hub gRPC, pool of 2": Backend(kind="hub", transport="grpc", workers=2),
     "before · hub HTTP, pool of 2, uvicorn + ASGI": Backend(kind="hub", workers=2, revision="0463d6b"),

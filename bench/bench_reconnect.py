@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from ._e2e import (
+    DEFAULT_POOL,
+    DEFAULT_WORKERS,
     PROGRESS,
     RUNS,
     Backend,
@@ -59,10 +61,10 @@ POLL = 0.05
 MAX_ROUNDS = 3
 ROUNDS = min(RUNS, MAX_ROUNDS)
 LIMIT = "JWT only, no proxy call"
-HUB = "hub HTTP, pool of 2 (default on 2 cores)"
+HUB = DEFAULT_POOL
 CASES: dict[str, Backend] = {
     LIMIT: Backend(kind="none"),
-    HUB: Backend(kind="hub", transport="http", workers=2),
+    HUB: Backend(kind="hub", transport="http", workers=DEFAULT_WORKERS),
 }
 CASES = chosen(CASES, LIMIT)
 #: Planned seconds per run (first connects, the restart, the storm, the close).
@@ -278,7 +280,8 @@ def report(data: dict[str, Any]) -> Section:
             f"{CONCURRENCY} clients connecting at a time; then every node is stopped at once (SIGTERM, as a "
             "deploy does) and started again on its port, and every client reconnects on its own, with the "
             "SDK's default backoff (from 200 ms, jittered, doubling). In the hub's row every connect, the "
-            "first ones and the reconnects, is a connect proxy call to the one hub, a pool of 2 (HTTP), "
+            "first ones and the reconnects, is a connect proxy call to the one hub, a pool of "
+            f"{DEFAULT_WORKERS} (HTTP, the default beside Centrifugo), "
             "whichever node it comes through; the other row connects with a JWT (no proxy call: what "
             "Centrifugo alone takes). Times are from the first client's loss of connection to the last "
             "client's return over all generators (one clock: this machine's); a client not back within "

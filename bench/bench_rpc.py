@@ -17,12 +17,36 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ._e2e import PROGRESS, RUNS, Backend, Section, chosen, median_of, plot, run_load, stack
+from ._e2e import (
+    DEFAULT_POOL,
+    DEFAULT_WORKERS,
+    PROGRESS,
+    RUNS,
+    Backend,
+    Section,
+    chosen,
+    median_of,
+    plot,
+    run_load,
+    stack,
+)
 
 SECONDS = 2.5
 CLIENTS = 64
 LIMIT = "Go no-op HTTP proxy (limit)"
-DEFAULT = "hub HTTP, pool of 2 (default on 2 cores)"
+DEFAULT = DEFAULT_POOL
+
+
+def pool_of(workers: int) -> str:
+    """The row of an HTTP pool of this size: the default's own row when it is the default's size."""
+    return DEFAULT if workers == DEFAULT_WORKERS else f"hub HTTP, pool of {workers}"
+
+
+POOL1, POOL2 = pool_of(1), pool_of(2)
+#: A handler with CPU work of its own (bench/proxy_app.py `render`): where more workers pay.
+RENDER = "render"
+RENDER_1 = "hub HTTP, pool of 1, handler with its own CPU work"
+RENDER_2 = "hub HTTP, pool of 2, handler with its own CPU work"
 #: The stack before the speed work: uvicorn on h11 and asyncio's own loop, and Starlette's
 #: routing for every call (main before this branch); then each change on its own.
 BEFORE = ("uvloop", "httptools")
@@ -32,8 +56,10 @@ NO_FREEZE = "8a7f7df"  # main before the workers froze their start-up objects ou
 TWO_WRITES = "e276536"  # main before an answer's headers and body went out in one write
 UVICORN = "0463d6b"  # main before the proxy's calls were served without uvicorn and ASGI
 CASES: dict[str, Backend] = {
-    DEFAULT: Backend(kind="hub", transport="http", workers=2),
+    DEFAULT: Backend(kind="hub", transport="http", workers=DEFAULT_WORKERS),
     LIMIT: Backend(kind="go"),
+    POOL1: Backend(kind="hub", transport="http", workers=1),
+    POOL2: Backend(kind="hub", transport="http", workers=2),
     "hub HTTP, pool of 2, http_connection_ttl 0": Backend(
         kind="hub", transport="http", workers=2, pool={"http_connection_ttl": 0}
     ),
@@ -44,7 +70,8 @@ CASES: dict[str, Backend] = {
     "before · hub HTTP, inline, two writes per answer": Backend(kind="hub", workers=0, revision=TWO_WRITES),
     "before · hub HTTP, pool of 2, uvicorn + ASGI": Backend(kind="hub", workers=2, revision=UVICORN),
     "before · hub HTTP, inline, uvicorn + ASGI": Backend(kind="hub", workers=0, revision=UVICORN),
-    "hub HTTP, pool of 1": Backend(kind="hub", transport="http", workers=1),
+    RENDER_1: Backend(kind="hub", transport="http", workers=1),
+    RENDER_2: Backend(kind="hub", transport="http", workers=2),
     "hub HTTP, inline (workers: 0)": Backend(kind="hub", transport="http", workers=0),
     "hub gRPC, pool of 2": Backend(kind="hub", transport="grpc", workers=2),
     "hub gRPC, pool of 2, grpc_connection_ttl 0": Backend(
@@ -71,7 +98,7 @@ CASES: dict[str, Backend] = {
 }
 START = 3.0
 RUN = SECONDS + 1.5
-CASES = chosen(CASES, DEFAULT, LIMIT)
+CASES = chosen(CASES, DEFAULT, LIMIT, POOL2)
 
 
 def plan() -> None:
@@ -90,7 +117,8 @@ def measure() -> dict[str, Any]:
             (Path(name) / str(i)).mkdir()
             stacks[label] = running.enter_context(stack(Path(name) / str(i), backend))
         args = {label: ["rpc", "-url", s.ws, "-token", s.token(), "-clients", str(CLIENTS),
-                        "-duration", f"{SECONDS}s"] for label, s in stacks.items()}  # fmt: skip
+                        "-duration", f"{SECONDS}s", "-method", RENDER if label in (RENDER_1, RENDER_2)
+                        else "echo"] for label, s in stacks.items()}  # fmt: skip
         for run in range(RUNS):
             for label, s in stacks.items():
                 PROGRESS.case(f"rpc · saturated, run {run + 1}/{RUNS} · {label}", RUN)
@@ -170,7 +198,7 @@ def report(data: dict[str, Any]) -> Section:
             "stalls of a process among 2,500 calls a second make the 99th percentile): compare rows, not "
             "runs.",
             "",
-            f"The default pool spent {_cpu_per_call(results[DEFAULT]):.0f} µs of CPU per call in this run; "
+            f"The pool of 2 spent {_cpu_per_call(results[POOL2]):.0f} µs of CPU per call in this run; "
             "the run of 2026-11-29 (load average 5.2), with the same call path but for `gc.freeze()`, "
             "measured 52 µs and 8,566 calls/s (0.76x the limit). The same work costing more CPU means a "
             "busier machine (other engineers' test runs), which lowers every calls/s figure and the "
@@ -193,7 +221,7 @@ STEPS = [
     ("HTTP, pool of 2", "before · hub HTTP, pool of 2, two writes per answer",
      "+ start-up objects frozen out of the GC"),
     ("HTTP, pool of 2", "before · hub HTTP, pool of 2, uvicorn + ASGI", "+ one write per answer"),
-    ("HTTP, pool of 2", DEFAULT, "+ a server for the proxy protocol, no ASGI (now)"),
+    ("HTTP, pool of 2", POOL2, "+ a server for the proxy protocol, no ASGI (now)"),
     ("HTTP, inline", "before · hub HTTP, inline, main: h11 + asyncio loop", "main (h11, asyncio loop)"),
     ("HTTP, inline", "before · hub HTTP, inline, httptools + uvloop, Starlette routing",
      "+ httptools + uvloop"),
@@ -213,6 +241,7 @@ def _tail(results: dict[str, Any], rate: float) -> list[str]:
         return []
     labels = [
         DEFAULT,
+        POOL2,
         "hub HTTP, pool of 2, http_connection_ttl 0",
         "before · hub HTTP, pool of 2, no gc.freeze()",
         "hub HTTP, inline (workers: 0)",
@@ -334,39 +363,53 @@ def _conclusions(results: dict[str, Any], rate: float) -> list[str]:
             return f"{results[a]['saturated']['rate'] / results[b]['saturated']['rate']:.2f}x"
         return "n/a"
 
-    pool1, pool2, inline = "hub HTTP, pool of 1", DEFAULT, "hub HTTP, inline (workers: 0)"
+    pool1, pool2, inline = POOL1, POOL2, "hub HTTP, inline (workers: 0)"
     grpc2, grpc0, grpc_ttl0 = (
         "hub gRPC, pool of 2",
         "hub gRPC, inline (workers: 0)",
         ("hub gRPC, pool of 2, grpc_connection_ttl 0"),
     )
-    verdict = "n/a"
-    if pool1 in results and pool2 in results:
-        r = results[pool2]["saturated"]["rate"] / results[pool1]["saturated"]["rate"]
-        verdict = (
+
+    def verdict(one: str, two: str) -> str:
+        if one not in results or two not in results:
+            return "n/a"
+        r = results[two]["saturated"]["rate"] / results[one]["saturated"]["rate"]
+        return (
             "the second worker paid in this run" if r > 1.15
             else "the second worker cost throughput in this run" if r < 0.87
             else "no difference beyond the noise in this run"
         )  # fmt: skip
-    cpu = {k: f"{_cpu_per_call(results[k]):.0f}" for k in (pool1, pool2, inline) if k in results}
+
+    cpu = {k: f"{_cpu_per_call(results[k]):.0f}" for k in (pool1, pool2, inline, RENDER_1, RENDER_2)
+           if k in results}  # fmt: skip
     return [
         "### The pool's size, with Centrifugo on the same cores",
         "",
-        f"HTTP, saturated: pool of 1 {calls(pool1)} calls/s, pool of 2 {calls(pool2)}, inline "
-        f"{calls(inline)}; pool of 2 / pool of 1 = {ratio(pool2, pool1)}: {verdict} (back end CPU per "
-        f"call: {cpu.get(pool1, 'n/a')} / {cpu.get(pool2, 'n/a')} / {cpu.get(inline, 'n/a')} µs). "
-        "The connect storm below measures the same question on connects. "
-        "On 2 cores Centrifugo takes about half a core at these rates and the load generator "
-        "another (the CPU column), so the hub never has two idle cores: a second worker helps only "
-        "as far as the calls of one worker would wait for its single thread. The inline process has "
-        "the least overhead per call (no supervisor, no heartbeats, one event loop), which is why it "
-        "runs closest to the limit, at the price of the pool's isolation. More workers pay when the "
-        "cores outnumber what Centrifugo and the load use (Centrifugo on other machines), or when "
-        "handlers spend CPU of their own or block (sync handlers, slow libraries): then each worker "
-        "is a core's worth of Python. Every pool size keeps the isolation (a crash, hang or leak costs "
-        "one worker); the default of one worker per core is kept (`hub/pool/settings.py` untouched), "
-        "and on a machine shared with Centrifugo `pool: workers:` can be set from the cores left to "
-        "the hub.",
+        f"HTTP, saturated, the echo handler: pool of 1 {calls(pool1)} calls/s, pool of 2 {calls(pool2)}, "
+        f"inline {calls(inline)}; pool of 2 / pool of 1 = {ratio(pool2, pool1)}: {verdict(pool1, pool2)} "
+        f"(back end CPU per call: {cpu.get(pool1, 'n/a')} / {cpu.get(pool2, 'n/a')} / "
+        f"{cpu.get(inline, 'n/a')} µs). With a handler that spends CPU of its own (`render` in "
+        "`bench/proxy_app.py`: it builds and encodes a 150-item document per call): pool of 1 "
+        f"{calls(RENDER_1)} calls/s, pool of 2 {calls(RENDER_2)}; pool of 2 / pool of 1 = "
+        f"{ratio(RENDER_2, RENDER_1)}: {verdict(RENDER_1, RENDER_2)} (back end CPU per call: "
+        f"{cpu.get(RENDER_1, 'n/a')} / {cpu.get(RENDER_2, 'n/a')} µs). The connect storm below "
+        "measures the same question on connects. On 2 cores Centrifugo takes about half a core at "
+        "these rates and the load generator another (the CPU column), so the hub never has two idle "
+        "cores: a second worker helps only as far as the calls of one worker would wait for its single "
+        "thread, and otherwise adds wake-ups (fewer calls per turn of each loop: more CPU per call) and "
+        "one more process for the scheduler to fit between Centrifugo's threads, which is what the tail "
+        "table above shows. The inline process has the least overhead per call (no supervisor, no "
+        "heartbeats, one event loop), which is why it runs closest to the limit, at the price of the "
+        "pool's isolation. More workers pay when the handlers spend CPU of their own or block (sync "
+        "handlers, slow libraries), and when the cores outnumber what Centrifugo and the load use "
+        "(Centrifugo on other machines): then each worker is a core's worth of Python.",
+        "",
+        "The default follows: `hub serve --centrifugo` (Centrifugo beside the hub) starts one worker per "
+        "core less one, at least one, and says so in its log; `hub serve` alone (Centrifugo elsewhere) "
+        "one per core (`PoolSettings.beside_centrifugo`, `hub/pool/settings.py`). Every size keeps the "
+        "isolation (a crash, hang or leak costs one worker, and a replacement takes the listening "
+        "socket's queued calls); `pool: workers:` overrides it, as it should for handlers like "
+        "`render`.",
         "",
         "### gRPC: one HTTP/2 connection from Centrifugo",
         "",

@@ -11,7 +11,8 @@ the ops listener last (docs/operations.md, "Shutdown").
 With hub.yaml ``web:``, the application's own ASGI app is served on its own
 public address next to the proxy's private one: by every pooled worker, or here inline.
 
-With ``pool: workers: N`` (N > 0, the default is the CPU count) and the config
+With ``pool: workers: N`` (N > 0; the default is one per core, less the one left to
+Centrifugo when this service runs it: ``PoolSettings.beside_centrifugo``) and the config
 file's path, the listeners live in the pooled workers instead (:mod:`hub.pool`)
 and a control socket answers ``hub workers`` and ``hub reset``.
 
@@ -32,6 +33,7 @@ from contextlib import AsyncExitStack
 from types import TracebackType
 from typing import Self
 
+import msgspec
 from prometheus_client.core import Metric
 
 from hub.proxy import CallStats, Dispatcher, GrpcServer, HttpServer, ProxyError, ProxyHttpServer
@@ -51,6 +53,7 @@ from .loader import import_web_app
 from .metrics import prometheus
 from .ops import OpsServer, Part, counter, gauge
 from .pool import Controllable, ControlServer, Inline, InlineExecutor, Pool, control_path
+from .pool.settings import cores
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,6 +95,13 @@ class Service:
         self, settings: Settings, app: App, *, with_centrifugo: bool = False,
         config: str | os.PathLike[str] | None = None,
     ) -> None:  # fmt: skip
+        #: Said at start when the pool's size was chosen for sharing the machine with Centrifugo.
+        self._sized: str | None = None
+        if with_centrifugo and settings.pool.workers is None:
+            pool = settings.pool.beside_centrifugo()
+            settings = msgspec.structs.replace(settings, pool=pool)
+            self._sized = (f"pool: {pool.size} worker(s) on {cores()} core(s), one left to Centrifugo, "
+                           "which runs beside (pool.workers sets the size)")  # fmt: skip
         self.settings = settings
         #: The config file, which pooled workers read; without it handlers run inline.
         self.config = config
@@ -132,6 +142,8 @@ class Service:
                 stack.callback(os.environ.pop, JOBS_SOCKET, None)
             target: Controllable = Inline()
             if self.config is not None and self.settings.pool.size:
+                if self._sized:
+                    log.info("%s", self._sized)
                 self.pool = target = Pool(self.settings, self.config)
                 # The control socket opens first, so `hub workers` can watch the pool start and stop.
                 await stack.enter_async_context(ControlServer(control_path(self.config), target))

@@ -1,7 +1,8 @@
 """hub.yaml ``pool:``: the worker pool's limits, each with a default.
 
     pool:
-      workers: 2            # 0 runs handlers inline, in the service's own process
+      workers: 2            # default: one per core, less one when Centrifugo runs beside;
+                            # 0 runs handlers inline, in the service's own process
       max_calls: 10000      # recycle a worker after about this many calls (± jitter)
       exec_timeout: 4.0     # a call running longer fails; its worker is replaced
 
@@ -23,10 +24,18 @@ OptionalSeconds = Annotated[float, msgspec.Meta(ge=0)]
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
 
 
+def cores() -> int:
+    """The cores this process may run on (its affinity: ``taskset`` and cpusets count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The worker pool (hub.yaml ``pool:``)."""
 
-    #: Worker processes; ``None`` means the CPU count, 0 the inline mode.
+    #: Worker processes; ``None``: one per core (see :meth:`beside_centrifugo`); 0: inline mode.
     workers: Count | None = None
     #: Calls a worker serves before it is recycled (0, the default: never, as RoadRunner's max_jobs).
     max_calls: Count = 0
@@ -63,7 +72,20 @@ class PoolSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     @property
     def size(self) -> int:
         """The number of workers (0: inline mode)."""
-        return os.cpu_count() or 1 if self.workers is None else self.workers
+        return cores() if self.workers is None else self.workers
+
+    def beside_centrifugo(self) -> PoolSettings:
+        """These limits for a pool that shares its machine with Centrifugo (``--centrifugo``).
+
+        Without ``workers`` set, the pool leaves one core to Centrifugo: one worker per core
+        less one, at least one. Measured on 2 cores (docs/benchmarks.md, sections 1 and 2),
+        one worker beside Centrifugo served more calls and connects than two, with a shorter
+        tail, because a second worker only competes with Centrifugo and itself for the cores;
+        a second worker pays when the handlers spend CPU of their own (the same section).
+        """
+        if self.workers is not None:
+            return self
+        return msgspec.structs.replace(self, workers=max(cores() - 1, 1))
 
     def exec_limit(self, call_timeout: float) -> float:
         """The exec timeout in effect: explicit, or just under Centrifugo's call timeout."""

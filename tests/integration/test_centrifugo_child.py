@@ -119,3 +119,18 @@ def test_a_server_already_on_centrifugos_port_is_not_taken_for_ours(tmp_path: Pa
     assert result.stderr.strip().splitlines() == [
         f"hub: centrifugo.port: cannot listen on 127.0.0.1:{impostor}: Address already in use"
     ]
+
+
+def test_beside_its_centrifugo_the_default_pool_leaves_it_a_core(tmp_path: Path) -> None:
+    """No `pool.workers`: one worker per core less one, said in the log, and it serves."""
+    cores = len(os.sched_getaffinity(0))
+    expected = max(cores - 1, 1)
+    with Stack(tmp_path, stack_config(APP, "http")).serving_with_centrifugo() as stack:
+        assert stack.hub is not None
+        line = f"pool: {expected} worker(s) on {cores} core(s), one left to Centrifugo"
+        assert line in stack.log_text()
+        wait_until(lambda: "workers ready" in stack.log_text(), 30, "the pool ready")
+        hub = psutil.Process(stack.hub.pid)
+        workers = [p for p in hub.children() if p.name() != "centrifugo"]
+        assert len(workers) == expected, [(p.pid, p.name(), p.cmdline()) for p in workers]
+        asyncio.run(rpc_works(stack))

@@ -1,7 +1,7 @@
 // Command load is the benchmark's compiled load generator, on the official Go client
 // SDK (centrifuge-go). Each mode prints one JSON object of figures on stdout.
 //
-//	load rpc     -url WS -token JWT -clients 64 -duration 3s [-rate 2000]
+//	load rpc     -url WS -token JWT -clients 64 -duration 3s [-rate 2000] [-method echo]
 //	load connect -url WS [-token JWT | -data '{"user":"u"}'] -n 3000 -concurrency 200
 //	load fanout  -url WS -token JWT -channel C -subs 1000 -messages 20 [-api URL -key K]
 //	load publish -api URL -key K -channel C -n 20000 -batch 500 -inflight 4 [-keys]
@@ -180,6 +180,7 @@ func rpcMode(args []string) (map[string]any, error) {
 	n := fs.Int("clients", 64, "connected clients, each with one call in flight")
 	duration := fs.Duration("duration", 3*time.Second, "how long to call")
 	rate := fs.Float64("rate", 0, "calls/s over all clients (0: as fast as answered)")
+	method := fs.String("method", "echo", "the RPC method called")
 	_ = fs.Parse(args)
 	var errs atomic.Int64
 	clients, _, failed := connectAll(*url, *token, userData, *n, 100, &errs)
@@ -245,7 +246,7 @@ func rpcMode(args []string) (map[string]any, error) {
 					}
 				}
 				callCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := cl.c.RPC(callCtx, "echo", payload)
+				_, err := cl.c.RPC(callCtx, *method, payload)
 				stop()
 				if err != nil {
 					callErrors.Add(1)

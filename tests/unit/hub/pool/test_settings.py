@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hub import ConfigError, load
-from hub.pool.settings import PoolSettings
+from hub.pool.settings import PoolSettings, cores
 
 BASE = """
 app: demo.app:app
@@ -26,9 +26,23 @@ def config(tmp_path: Path, pool: str = "") -> Path:
 def test_defaults(tmp_path: Path) -> None:
     pool = load(config(tmp_path), environ={}).pool
     assert pool == PoolSettings()
-    assert pool.size == (os.cpu_count() or 1)
+    assert pool.size == cores() == len(os.sched_getaffinity(0))  # taskset and cpusets count
     assert pool.exec_limit(5.0) == 4.5  # just under Centrifugo's call timeout
     assert (pool.max_calls, pool.ttl, pool.idle_ttl) == (0, 0.0, 0.0)  # off unless set
+
+
+@pytest.mark.parametrize(("count", "beside"), [(1, 1), (2, 1), (4, 3), (16, 15)])
+def test_beside_centrifugo_the_default_pool_leaves_it_a_core(
+    monkeypatch: pytest.MonkeyPatch, count: int, beside: int
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(count)))
+    assert PoolSettings().size == count
+    assert PoolSettings().beside_centrifugo().size == beside
+
+
+@pytest.mark.parametrize("workers", [0, 1, 2, 8])
+def test_beside_centrifugo_a_size_that_is_set_stays(workers: int) -> None:
+    assert PoolSettings(workers=workers).beside_centrifugo().size == workers
 
 
 def test_workers_zero_is_the_inline_mode(tmp_path: Path) -> None:
