@@ -1,7 +1,8 @@
 """Scale-out: RPC calls/s through Centrifugo with one hub instance, then with a second beside it.
 
 The Go load generator's WebSocket clients call ``rpc("echo")`` in a loop, as in the
-RPC scenario. One pair is one Centrifugo node and one hub (a pool of 2 workers); two pairs are the sidecar topology of docs/scaling.md, two nodes on one Redis
+RPC scenario. One pair is one Centrifugo node and one hub (a pool of 2 workers); two
+pairs are the sidecar topology of docs/scaling.md, two nodes on one Redis
 engine (one prefix), each calling its own hub, with the clients split over the nodes
 (two load generators at once; their calls/s are summed). Every process shares the
 machine's cores: on one machine this measures the overhead of a second instance, not
