@@ -401,9 +401,11 @@ def _conclusions(results: dict[str, Any], rate: float) -> list[str]:
         "one more process for the scheduler to fit between Centrifugo's threads, which is what the tail "
         "table above shows. The inline process has the least overhead per call (no supervisor, no "
         "heartbeats, one event loop), which is why it runs closest to the limit, at the price of the "
-        "pool's isolation. More workers pay when the handlers spend CPU of their own or block (sync "
-        "handlers, slow libraries), and when the cores outnumber what Centrifugo and the load use "
-        "(Centrifugo on other machines): then each worker is a core's worth of Python.",
+        "pool's isolation. A second worker pays only where a core is left for it: with the cores "
+        "shared with Centrifugo and the load, even the `render` handler's CPU is better spent by one "
+        "worker (compare its two rows). More workers pay when the cores outnumber what Centrifugo and "
+        "the load use (Centrifugo on other machines, bigger machines), and for handlers that block "
+        "(sync handlers, slow libraries): then each worker is a core's worth of Python.",
         "",
         "The default follows: `hub serve --centrifugo` (Centrifugo beside the hub) starts one worker per "
         "core less one, at least one, and says so in its log; `hub serve` alone (Centrifugo elsewhere) "
