@@ -41,6 +41,13 @@ TOKEN_SECRET = "bench-token-secret-of-at-least-32-bytes"
 #: The pool `hub serve --centrifugo` starts on this machine when `pool.workers` is not set.
 DEFAULT_WORKERS = PoolSettings().beside_centrifugo().size
 DEFAULT_POOL = f"hub HTTP, pool of {DEFAULT_WORKERS} (default beside Centrifugo on {cores()} cores)"
+
+
+def pool_of(workers: int) -> str:
+    """The row of an HTTP pool of this size: the default's own row when it is the default's size."""
+    return DEFAULT_POOL if workers == DEFAULT_WORKERS else f"hub HTTP, pool of {workers}"
+
+
 #: Short runs, several of each: every figure is the median of RUNS runs.
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 #: While developing: run only the cases whose label contains one of these (comma-separated).

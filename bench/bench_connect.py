@@ -23,6 +23,7 @@ from ._e2e import (
     chosen,
     median_of,
     plot,
+    pool_of,
     run_load,
     stack,
 )
@@ -34,11 +35,7 @@ CASES: dict[str, Backend] = {
     LIMIT: Backend(kind="none"),
     "Go no-op connect proxy": Backend(kind="go"),
     DEFAULT_POOL: Backend(kind="hub", transport="http", workers=DEFAULT_WORKERS),
-    **{
-        f"hub HTTP, pool of {n}": Backend(kind="hub", transport="http", workers=n)
-        for n in (1, 2)
-        if n != DEFAULT_WORKERS
-    },
+    **{pool_of(n): Backend(kind="hub", transport="http", workers=n) for n in (1, 2)},
     "hub HTTP, inline (workers: 0)": Backend(kind="hub", transport="http", workers=0),
     "hub gRPC, pool of 2": Backend(kind="hub", transport="grpc", workers=2),
     "before · hub HTTP, pool of 2, uvicorn + ASGI": Backend(kind="hub", workers=2, revision="0463d6b"),

@@ -27,6 +27,7 @@ from ._e2e import (
     chosen,
     median_of,
     plot,
+    pool_of,
     run_load,
     stack,
 )
@@ -35,13 +36,6 @@ SECONDS = 2.5
 CLIENTS = 64
 LIMIT = "Go no-op HTTP proxy (limit)"
 DEFAULT = DEFAULT_POOL
-
-
-def pool_of(workers: int) -> str:
-    """The row of an HTTP pool of this size: the default's own row when it is the default's size."""
-    return DEFAULT if workers == DEFAULT_WORKERS else f"hub HTTP, pool of {workers}"
-
-
 POOL1, POOL2 = pool_of(1), pool_of(2)
 #: A handler with CPU work of its own (bench/proxy_app.py `render`): where more workers pay.
 RENDER = "render"
