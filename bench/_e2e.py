@@ -57,19 +57,29 @@ ONLY = [w for w in os.environ.get("BENCH_CASES", "").split(",") if w]
 def chosen(cases: dict[str, Any], *keep: str) -> dict[str, Any]:
     """The cases to run: all, or those BENCH_CASES names (the ``keep`` ones always); a case
     whose ``revision`` this clone does not hold (e.g. after a squash merge) is left out."""
-    cases = {k: v for k, v in cases.items() if _have(getattr(v, "revision", None), k)}
+    cases = {k: v for k, v in cases.items() if have_revision(getattr(v, "revision", None), k)}
     if not ONLY:
         return cases
     return {k: v for k, v in cases.items() if k in keep or any(w in k for w in ONLY)}
 
 
-def _have(revision: str | None, label: str) -> bool:
+def have_revision(revision: str | None, label: str) -> bool:
     if revision is None:
         return True
     found = subprocess.run(["git", "cat-file", "-e", f"{revision}^{{commit}}"], cwd=ROOT, capture_output=True)
     if found.returncode:
         print(f"bench: left out {label!r}: revision {revision} not in this clone", file=sys.stderr)
     return found.returncode == 0
+
+
+def source_of(revision: str, tmp: Path) -> Path:
+    """The project's files as of ``revision`` (an earlier commit), extracted once under ``tmp``."""
+    source = tmp / f"src-{revision}"
+    if not source.exists():
+        source.mkdir()
+        archive = subprocess.run(["git", "archive", revision], cwd=ROOT, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+    return source
 
 
 def free_port() -> int:
@@ -229,14 +239,7 @@ def stack(
     path = [str(ROOT)]
     if backend.revision:
         # The hub's code as of an earlier commit, first on the path of the back end and its workers.
-        source = tmp / f"src-{backend.revision}"
-        if not source.exists():
-            source.mkdir()
-            archive = subprocess.run(
-                ["git", "archive", backend.revision], cwd=ROOT, capture_output=True, check=True
-            )
-            subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
-        path.insert(0, str(source))
+        path.insert(0, str(source_of(backend.revision, tmp)))
     if backend.hide:
         # A module that fails to import stands in for each hidden package.
         stubs = tmp / ("hide-" + "-".join(backend.hide))
@@ -249,7 +252,7 @@ def stack(
 
     # `python -m hub.pool.worker` puts its working directory first on sys.path: the hub of
     # an earlier revision runs from its own tree, or its workers would import today's code.
-    hub_cwd = tmp / f"src-{backend.revision}" if backend.revision else ROOT
+    hub_cwd = source_of(backend.revision, tmp) if backend.revision else ROOT
 
     def spawn(name: str, command: list[str]) -> subprocess.Popen[bytes]:
         cwd = hub_cwd if name == "hub" else ROOT
@@ -404,11 +407,13 @@ def _cpu_model() -> str:
 
 def plot(
     name: str, title: str, rows: list[tuple[str, float, float, float]], unit: str,
-    *, right: tuple[str, str | None] = ("p50", "p99"), right_unit: str = "ms",
+    *, right: tuple[str, str | None] = ("p50", "p99"), right_unit: str = "ms", right_title: str = "",
+    right_log: bool = False,
 ) -> str:  # fmt: skip
     """One PNG: throughput bars on the left, p50/p99 bars on the right. Returns its path
     relative to docs/. ``rows`` are (label, throughput, p50 ms, p99 ms); with ``right``
-    naming one series only, the right panel shows the first of the two."""
+    naming one series only, the right panel shows the first of the two; ``right_log`` draws
+    it on a log scale (0 leaves a bar out)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -433,9 +438,15 @@ def plot(
         right_axes.barh([i - h / 2 for i in y], [r[2] for r in rows], h, label=panel[0], color="#55a868")
         right_axes.barh([i + h / 2 for i in y], [r[3] for r in rows], h, label=panel[1], color="#c44e52")
     right_axes.set_yticks(list(y), ["" for _ in rows])
+    if right_log:  # values an order of magnitude apart: a log scale, each bar labelled
+        right_axes.set_xscale("log")
+        for i, r in enumerate(rows):
+            for value, dy in ((r[2], -0.2), (r[3], 0.2)) if panel[1] else ((r[2], 0.0),):
+                if value:
+                    right_axes.text(value, i + dy, f" {value:.1f}", va="center", fontsize=6)
     right_axes.invert_yaxis()
     right_axes.set_xlabel(right_unit)
-    right_axes.set_title("latency (median of runs)" if panel[1] else panel[0], fontsize=10)
+    right_axes.set_title(right_title or ("latency (median of runs)" if panel[1] else panel[0]), fontsize=10)
     right_axes.legend(fontsize=8)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()

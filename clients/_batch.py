@@ -1,32 +1,34 @@
 """Coalescing calls into Centrifugo batch requests, with retries and a bound.
 
-Calls wait in one bounded queue. A flusher takes up to ``max_size`` of them
-and sends them as one batch while fewer than ``concurrency`` batches are in
-flight, so under load batches grow by themselves. When no batch is in
-flight the queue goes at once (a lone publish pays no window); otherwise
-the flusher first waits up to ``window`` for the batch to fill. Each call gets its own reply or its
-own error; :meth:`Batcher.call_many` queues many commands behind one awaitable (one
-future for all of them, settled when the last one is), each still with its own
-reply or error. A batch that fails as a whole (network, timeout, HTTP 5xx), and
-a command answered with the internal error 100, is sent again with capped
-exponential backoff until the call's retry budget is spent; publishes carry
-an idempotency key, so a resend never publishes twice.
-"""
+Calls wait in one bounded queue as parts: a lone :meth:`Batcher.call` is a part
+of one command; :meth:`Batcher.call_many` queues its commands as parts of up to
+``max_size`` (one queue entry, one future for the whole call). A flusher takes
+whole parts, up to ``max_size`` commands, and sends them as one batch while fewer
+than ``concurrency`` batches are in flight, so under load batches grow by
+themselves. When no batch is in flight the queue goes at once (a lone publish
+pays no window); otherwise the flusher first waits up to ``window`` for the
+batch to fill. Each command gets its own reply or its own error, in its slot of
+its caller's results. A batch that fails as a whole (network, timeout, HTTP
+5xx), and a command answered with the internal error 100, is sent again with
+capped exponential backoff until the call's retry budget is spent (only the
+commands that failed: a part is split); publishes carry an idempotency key, so
+a resend never publishes twice."""
 
 from __future__ import annotations
 
 import asyncio
 import bisect
 import contextlib
+import functools
 import itertools
 import logging
 import random
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._transport import Command, Transport
+from ._transport import Command, Reply, Transport
 from .errors import (
     ApiError,
     ApiTimeoutError,
@@ -66,62 +68,86 @@ Settled = dict[str, Any] | PublisherError
 
 
 class _Group:
-    """The calls of one :meth:`Batcher.call_many`: one future for all, set when the last settles."""
+    """Whoever waits: one future for all of its commands, set when the last one settles.
 
-    __slots__ = ("future", "left", "results")
+    A lone :meth:`Batcher.call` is a group of one. ``results`` holds each command's
+    reply or error in its place; ``ok`` and ``errors`` count them for the outcome metric.
+    """
+
+    __slots__ = ("errors", "future", "left", "ok", "results")
 
     def __init__(self, future: asyncio.Future[list[Settled]], size: int) -> None:
         self.future = future
         self.left = size
+        self.ok = 0
+        self.errors: dict[str, int] = {}
         self.results: list[Settled | None] = [None] * size
 
-    def settle(self, index: int, value: Settled) -> None:
-        self.results[index] = value
-        self.left -= 1
+    def fail(self, slot: int, error: PublisherError) -> None:
+        self.results[slot] = error
+        name = type(error).__name__
+        self.errors[name] = self.errors.get(name, 0) + 1
+        self.settled(1)
+
+    def settled(self, count: int) -> None:
+        self.left -= count
         if not self.left and not self.future.done():
             self.future.set_result(self.results)  # type: ignore[arg-type]  # none is None now
 
+    def outcomes(self, into: dict[str, int]) -> None:
+        """Add this group's outcomes to ``into``: ok, each error's type, CancelledError for the rest."""
+        for name, count in (("ok", self.ok), *self.errors.items(), ("CancelledError", self.left)):
+            if count:
+                into[name] = into.get(name, 0) + count
 
-class _Call:
-    """One command and whoever waits for it: its own future, or a slot of a group."""
 
-    __slots__ = ("attempts", "command", "deadline", "future", "group", "index")
+class _Part:
+    """Commands of one group that travel together: a lone call, or up to ``max_size`` of a call_many."""
 
-    def __init__(
-        self,
-        command: Command,
-        future: asyncio.Future[dict[str, Any]] | None,
-        deadline: float,
-        group: _Group | None = None,
-        index: int = 0,
-    ) -> None:
-        self.command = command
-        self.future = future
-        self.deadline = deadline
+    __slots__ = ("attempts", "commands", "deadline", "group", "slots")
+
+    def __init__(self, group: _Group, commands: list[Command], slots: Sequence[int], deadline: float) -> None:
         self.group = group
-        self.index = index
+        self.commands = commands
+        self.slots = slots  # each command's place in the group's results
+        self.deadline = deadline
         self.attempts = 0
 
     def done(self) -> bool:
         """Settled, or no one waits for it any more (its caller was cancelled)."""
-        if self.future is not None:
-            return self.future.done()
-        assert self.group is not None
-        return self.group.future.done() or self.group.results[self.index] is not None
+        return self.group.future.done()
 
-    def set_result(self, reply: dict[str, Any]) -> None:
-        if self.future is not None:
-            self.future.set_result(reply)
-        else:
-            assert self.group is not None
-            self.group.settle(self.index, reply)
+    def settle(self, replies: Sequence[Reply]) -> tuple[_Part | None, ApiError | None]:
+        """Put each reply in its slot; return the part left to retry (transient errors) and one of them."""
+        group = self.group
+        results = group.results
+        again: list[int] = []  # positions in this part
+        error: ApiError | None = None
+        ok = 0
+        for position, (slot, reply) in enumerate(zip(self.slots, replies, strict=True)):
+            if type(reply) is dict:
+                results[slot] = reply
+                ok += 1
+            else:
+                assert isinstance(reply, ApiError)
+                if reply.transient:
+                    again.append(position)
+                    error = reply
+                else:
+                    group.fail(slot, reply)
+        group.ok += ok
+        group.settled(ok)
+        if not again or len(again) == len(self.commands):
+            return (self if again else None), error
+        slots, commands = self.slots, self.commands
+        part = _Part(group, [commands[i] for i in again], [slots[i] for i in again], self.deadline)
+        part.attempts = self.attempts
+        return part, error
 
-    def set_exception(self, error: PublisherError) -> None:
-        if self.future is not None:
-            self.future.set_exception(error)
-        else:
-            assert self.group is not None
-            self.group.settle(self.index, error)
+    def fail(self, error: Callable[[], PublisherError]) -> None:
+        """Settle every command of this part with its own error."""
+        for slot in self.slots:
+            self.group.fail(slot, error())
 
 
 class Batcher:
@@ -142,7 +168,8 @@ class Batcher:
         self.window = window
         self.max_pending = max_pending
         self.retry_timeout = retry_timeout
-        self._queue: deque[_Call] = deque()
+        self._queue: deque[_Part] = deque()
+        self._queued = 0  # commands in the queue, those of cancelled callers too
         self._pending = 0
         self._ready = asyncio.Event()
         self._full = asyncio.Event()
@@ -163,30 +190,22 @@ class Batcher:
         if self._closed:
             raise ClosedError("the publisher is closing; this call was not sent")
         # The queue may still hold calls whose callers gave up (cancelled): count them too.
-        if self._pending >= self.max_pending or len(self._queue) >= self.max_pending:
+        if self._pending >= self.max_pending or self._queued >= self.max_pending:
             raise OverloadedError(
                 f"{self._pending} calls already pending (publisher.max_pending); this one was not sent"
             )
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[dict[str, Any]] = loop.create_future()
-        call = _Call(command, future, loop.time() + self.retry_timeout)
+        group = _Group(loop.create_future(), 1)
         self._pending += 1
         self._idle.clear()
-        self._queue.append(call)
-        self._ready.set()
-        if len(self._queue) >= self.max_size:
-            self._full.set()
-        outcome = "ok"
+        self._put(_Part(group, [command], _ONE, loop.time() + self.retry_timeout))
         try:
-            return await future
-        except BaseException as exc:
-            outcome = type(exc).__name__
-            raise
+            result = (await group.future)[0]
         finally:
-            self.counts.outcomes[outcome] = self.counts.outcomes.get(outcome, 0) + 1
-            self._pending -= 1
-            if not self._pending:
-                self._idle.set()
+            self._leave(group, 1)
+        if isinstance(result, PublisherError):
+            raise result
+        return result
 
     async def call_many(self, commands: Iterable[Command], size: int) -> list[Settled]:
         """Queue ``size`` commands behind one awaitable; one reply or error per command, in order.
@@ -194,12 +213,12 @@ class Batcher:
         All or nothing at the door: when the publisher is closing, or the commands would
         take the pending calls over ``max_pending``, none is queued and this raises.
         Afterwards each command settles on its own (an error in its slot, never raised).
-        ``commands`` is consumed ``max_size`` at a time, letting the flusher send the
-        first batches while the next are built.
+        ``commands`` is consumed ``max_size`` at a time, one queue entry each, letting the
+        flusher send the first batches while the next are built.
         """
         if self._closed:
             raise ClosedError("the publisher is closing; these calls were not sent")
-        if self._pending + size > self.max_pending or len(self._queue) + size > self.max_pending:
+        if self._pending + size > self.max_pending or self._queued + size > self.max_pending:
             raise OverloadedError(
                 f"{self._pending} calls already pending, {size} more would pass publisher.max_pending "
                 f"({self.max_pending}); none of them was sent"
@@ -217,28 +236,30 @@ class Batcher:
             while queued < size:
                 if queued:
                     await asyncio.sleep(0)  # the flusher takes what is queued
-                chunk = [_Call(c, None, deadline, group, queued + i)
-                         for i, c in enumerate(itertools.islice(source, self.max_size))]  # fmt: skip
+                chunk = list(itertools.islice(source, min(self.max_size, size - queued)))
                 if not chunk:
                     raise ValueError(f"call_many: {queued} commands given, {size} announced")
+                self._put(_Part(group, chunk, range(queued, queued + len(chunk)), deadline))
                 queued += len(chunk)
-                self._queue.extend(chunk)
-                self._ready.set()
-                if len(self._queue) >= self.max_size:
-                    self._full.set()
             return await group.future
         finally:
-            if not group.future.done():  # cancelled (or failed) while queueing or waiting
-                group.future.cancel()
-            outcomes = self.counts.outcomes
-            for result in group.results:
-                outcome = "CancelledError" if result is None else type(result).__name__
-                if outcome == "dict":
-                    outcome = "ok"
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            self._pending -= size
-            if not self._pending:
-                self._idle.set()
+            self._leave(group, size)
+
+    def _put(self, part: _Part) -> None:
+        self._queue.append(part)
+        self._queued += len(part.commands)
+        self._ready.set()
+        if self._queued >= self.max_size:
+            self._full.set()
+
+    def _leave(self, group: _Group, size: int) -> None:
+        """The caller of ``group`` stops waiting (settled, cancelled or failed): count and forget it."""
+        if not group.future.done():
+            group.future.cancel()
+        group.outcomes(self.counts.outcomes)
+        self._pending -= size
+        if not self._pending:
+            self._idle.set()
 
     async def run(self, group: asyncio.TaskGroup) -> None:
         """Flush batches forever; senders run in ``group``."""
@@ -249,24 +270,33 @@ class Batcher:
                 # Idle: no one to wait for but the callers of this very loop tick, so a lone
                 # publish goes at once; a burst (gather) is already queued.
                 await asyncio.sleep(0)
-            elif self.window and len(self._queue) < self.max_size:
+            elif self.window and self._queued < self.max_size:
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(self.window):
                         await self._full.wait()
-            batch: list[_Call] = []
-            while self._queue and len(batch) < self.max_size:
-                call = self._queue.popleft()
-                if not call.done():  # its caller may have been cancelled
-                    batch.append(call)
-            if len(self._queue) < self.max_size:
-                self._full.clear()
-            if not self._queue:
-                self._ready.clear()
+            batch = self._take()
             if batch:
                 self._inflight += 1
                 group.create_task(self._send(batch))
             else:
                 self._slots.release()
+
+    def _take(self) -> list[_Part]:
+        """The next batch: whole parts from the queue, at most ``max_size`` commands."""
+        queue = self._queue
+        batch: list[_Part] = []
+        size = 0
+        while queue and size + len(queue[0].commands) <= self.max_size:
+            part = queue.popleft()
+            self._queued -= len(part.commands)
+            if not part.done():  # its caller may have been cancelled
+                batch.append(part)
+                size += len(part.commands)
+        if self._queued < self.max_size:
+            self._full.clear()
+        if not queue:
+            self._ready.clear()
+        return batch
 
     async def drain(self, within: float) -> None:
         """Refuse new calls and wait (at most ``within`` seconds) for the pending ones."""
@@ -278,75 +308,80 @@ class Batcher:
     def fail_pending(self) -> None:
         """Fail every call still queued (after the flusher stopped)."""
         while self._queue:
-            call = self._queue.popleft()
-            if not call.done():
-                call.set_exception(ClosedError("the publisher closed before this call was sent"))
+            part = self._queue.popleft()
+            self._queued -= len(part.commands)
+            if not part.done():
+                part.fail(lambda: ClosedError("the publisher closed before this call was sent"))
 
-    async def _send(self, batch: list[_Call]) -> None:
+    async def _send(self, batch: list[_Part]) -> None:
         loop = asyncio.get_running_loop()
         delay = BACKOFF_MIN
         first_retry = True
         try:
             while batch:
-                for call in batch:
-                    call.attempts += 1
+                for part in batch:
+                    part.attempts += 1
                 retry, error = await self._attempt(batch)
+                batch = []  # settled, or in retry
                 if not retry:
                     return
                 now = loop.time()
                 pause = min(delay, BACKOFF_MAX) * random.uniform(0.5, 1.0)
                 delay *= 2
-                batch = []
-                for call in retry:
-                    if call.done():
+                for part in retry:
+                    if part.done():
                         continue
-                    if now + pause > call.deadline:
-                        call.set_exception(_gave_up(error, call.attempts))
+                    if now + pause > part.deadline:
+                        part.fail(functools.partial(_gave_up, error, part.attempts))
                     else:
-                        batch.append(call)
+                        batch.append(part)
                 if batch:
-                    self.counts.retried += len(batch)
+                    count = sum(len(part.commands) for part in batch)
+                    self.counts.retried += count
                     # The first retry of a batch is worth a warning; the rest would only repeat it.
                     level = logging.WARNING if first_retry else logging.DEBUG
                     first_retry = False
-                    log.log(level, "server API: %s; retrying %d call(s) in %.2fs", error, len(batch), pause)
+                    log.log(level, "server API: %s; retrying %d call(s) in %.2fs", error, count, pause)
                     await asyncio.sleep(pause)
         finally:
             self._inflight -= 1
             self._slots.release()
-            for call in batch:  # only when cancelled mid-retry
-                if not call.done():
-                    call.set_exception(ClosedError("the publisher closed while retrying this call"))
+            for part in batch:  # only when cancelled while sending or pausing
+                if not part.done():
+                    part.fail(lambda: ClosedError("the publisher closed while retrying this call"))
 
-    async def _attempt(self, batch: list[_Call]) -> tuple[list[_Call], PublisherError | None]:
-        """Send once; settle what is settled; return the calls worth another try."""
+    async def _attempt(self, batch: list[_Part]) -> tuple[list[_Part], PublisherError | None]:
+        """Send once; settle what is settled; return the parts worth another try."""
+        commands = batch[0].commands if len(batch) == 1 else [c for part in batch for c in part.commands]
         c = self.counts
         c.requests += 1
-        c.sizes[bisect.bisect_left(SIZE_BUCKETS, len(batch))] += 1
-        c.size_sum += len(batch)
+        c.sizes[bisect.bisect_left(SIZE_BUCKETS, len(commands))] += 1
+        c.size_sum += len(commands)
         try:
-            replies = await self.transport.batch([c.command for c in batch])
+            replies = await self.transport.batch(commands)
         except (NetworkError, ApiTimeoutError) as exc:
             return batch, exc
         except PublisherError as exc:  # unauthorized, bad request: retrying will not help
-            for call in batch:
-                if not call.done():
-                    call.set_exception(_copy(exc))
+            for part in batch:
+                if not part.done():
+                    part.fail(functools.partial(_copy, exc))
             return [], None
-        retry: list[_Call] = []
+        retry: list[_Part] = []
         error: PublisherError | None = None
-        for call, reply in zip(batch, replies, strict=True):
-            if call.done():
-                continue
-            if isinstance(reply, ApiError):
-                if reply.transient:
-                    retry.append(call)
-                    error = reply
-                else:
-                    call.set_exception(reply)
-            else:
-                call.set_result(reply)
+        start = 0
+        for part in batch:
+            end = start + len(part.commands)
+            if not part.done():
+                again, transient = part.settle(replies[start:end] if len(batch) > 1 else replies)
+                if again is not None:
+                    retry.append(again)
+                    error = transient
+            start = end
         return retry, error
+
+
+#: The slots of a lone call: the first and only.
+_ONE = range(1)
 
 
 def _copy(exc: PublisherError) -> PublisherError:

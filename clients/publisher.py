@@ -249,7 +249,8 @@ class Publisher:
                 yield ("publish", params)
 
         replies = await batcher.call_many(commands(), len(pairs))
-        return [_published(r) if isinstance(r, dict) else r for r in replies]
+        # A channel without history answers {}: the shared empty result, no call per publication.
+        return [(_published(r) if r else _NO_POSITION) if isinstance(r, dict) else r for r in replies]
 
     async def broadcast(
         self,

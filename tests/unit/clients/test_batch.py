@@ -256,3 +256,42 @@ async def test_a_cancelled_call_many_sends_what_is_left_of_it_no_more() -> None:
     assert [len(b) for b in transport.batches] == [10, 1]  # the 20 not yet sent were dropped
     assert batcher.counts.outcomes == {"CancelledError": 30, "ok": 1}
     assert batcher.pending == 0
+
+
+async def test_call_many_gives_each_command_its_own_copy_of_a_refusal_of_the_whole_batch() -> None:
+    def refused(commands: Sequence[Command]) -> list[Reply]:
+        raise UnauthorizedError("bad key")
+
+    transport = FakeTransport(refused)
+    async with running(transport, max_size=4) as batcher:
+        results = await batcher.call_many([publish(n) for n in range(6)], 6)
+    assert all(isinstance(r, UnauthorizedError) for r in results), results
+    assert len({id(r) for r in results}) == 6  # raised apart, tracebacks apart
+    assert [len(b) for b in transport.batches] == [4, 2]  # not retried
+    assert batcher.counts.outcomes == {"UnauthorizedError": 6}
+
+
+async def test_lone_calls_and_a_call_many_share_a_batch_and_only_the_failed_command_is_sent_again() -> None:
+    failed_once: set[int] = set()
+
+    def script(commands: Sequence[Command]) -> list[Reply]:
+        replies: list[Reply] = []
+        for _, p in commands:
+            if p["n"] in (1, 12) and p["n"] not in failed_once:
+                failed_once.add(p["n"])
+                replies.append(ApiError(100, "internal error"))
+            else:
+                replies.append({"offset": p["n"], "epoch": "e"})
+        return replies
+
+    transport = FakeTransport(script)
+    async with running(transport, max_size=10) as batcher:
+        lone = [asyncio.create_task(batcher.call(publish(n))) for n in (0, 1)]
+        many = asyncio.create_task(batcher.call_many([publish(n) for n in range(10, 15)], 5))
+        results = [r["offset"] for r in await asyncio.gather(*lone)]
+        results += [r["offset"] for r in await many if isinstance(r, dict)]
+    assert results == [0, 1, 10, 11, 12, 13, 14]
+    assert [[p["n"] for _, p in b] for b in transport.batches] == [[0, 1, 10, 11, 12, 13, 14], [1, 12]]
+    assert batcher.counts.retried == 2
+    assert batcher.counts.outcomes == {"ok": 7}
+    assert batcher.pending == 0
