@@ -195,10 +195,21 @@ def _summary(s: dict[str, Any]) -> str:
             if hub["all_back_s"]
             else f"{hub['reconnected']:,.0f} back, not all"
         )
+        alone = r["cases"][alone_case]
+        # The storm's shape is the issue's (20,000 clients, Centrifugo restarted under them); how
+        # fast they come back is the clients' backoff and Centrifugo's: the hub is compared with JWT.
+        against = (
+            f" ({hub['all_back_s'] / alone['all_back_s']:.2f}x JWT only's)"
+            if hub["all_back_s"] and alone["all_back_s"]
+            else ""
+        )
         lines.append(
-            f"| reconnect storm: 20,000 clients back within 20 s{here} | {took[hub_case]} "
+            f"| reconnect storm: 20,000 clients{here}, Centrifugo restarted under them: all back, none "
+            "refused "
+            f"| {took[hub_case]}{against} "
             f"| hub connect proxy, {r.get('nodes', 1)} Centrifugo node(s): {back}, "
-            f"{hub['connect_failed']:.0f} connect calls rejected or failed; JWT only: {took[alone_case]} |"
+            f"{hub['connect_failed']:.0f} connect calls rejected or failed; JWT only: {took[alone_case]} "
+            f"({alone.get('back_after_up_s', 0):.1f} s after they were up) |"
         )
     with _tolerant():
         p = s["publish"]
