@@ -69,7 +69,16 @@ HUB_GATHER = "hub publisher, HTTP (gather of publish)"
 #: main before publish_many queued its commands as parts of up to batch_max_size (one queue
 #: entry, one settling loop each) instead of an entry, a future slot and checks per publication.
 PARTS = "b0b8e7e"
-BEFORE = {after: f"before · {after}, an entry per publication" for after in (HUB_MANY, HUB_NO_KEYS)}
+#: Rows run again in processes of their own (bench/_earlier_publisher.py, and how), side by side:
+#: the publisher of PARTS ("before") and this tree's ("now"), each in the same kind of process.
+APART = {HUB_MANY: "many", HUB_NO_KEYS: "many-no-keys", HUB_GATHER: "gather"}
+
+
+def apart(when: str, row: str) -> str:
+    """The name of ``row`` run apart, ``when`` "before" (PARTS) or "now" (this tree)."""
+    return f"{when} · {row}" + (f" (main at {PARTS})" if when == "before" else " (this tree, apart)")
+
+
 #: Seconds of wall time, and of the publisher's CPU where it runs in Python (None elsewhere).
 Timing = tuple[float, float | None]
 Timed = Callable[[str, int], Awaitable[Timing]]
@@ -170,18 +179,17 @@ async def _run() -> list[Row]:
             try:
                 relay = await _spawn("-m", "bench._relay", str(config), str(Path(tmp) / "relay.sock"))
                 children.append(Child(relay, "the relay"))
-                before = None
+                apart_from: dict[str, Child] = {}  # "before" and "now": a publisher process each
                 if have_revision(PARTS, "publish's before rows"):
-                    # The publisher of an earlier commit, in a process of its own.
-                    source = source_of(PARTS, Path(tmp))
-                    script = str(ROOT / "bench" / "_publish_many.py")
-                    process = await _spawn(script, str(config), json.dumps(PAYLOAD), tree=source)
-                    before = Child(process, f"the publisher of {PARTS}")
-                    children.append(before)
+                    script = str(ROOT / "bench" / "_earlier_publisher.py")
+                    for when, tree in (("before", source_of(PARTS, Path(tmp))), ("now", ROOT)):
+                        process = await _spawn(script, str(config), json.dumps(PAYLOAD), tree=tree)
+                        apart_from[when] = Child(process, f"the publisher of {tree}")
+                        children.append(apart_from[when])
                 for child in children[1:]:
                     if (await child.line()) != "ready":
                         raise RuntimeError(f"{child.name} did not start")
-                variants = _variants(settings, api_url, config, Path(tmp) / "relay.sock", before)
+                variants = _variants(settings, api_url, config, Path(tmp) / "relay.sock", apart_from)
                 for round_ in range(ROUNDS):
                     for name, (count, run) in variants.items():
                         channel = f"bench:{len(rows)}-{round_}"
@@ -209,7 +217,7 @@ async def _spawn(*arguments: str, tree: Path = ROOT) -> asyncio.subprocess.Proce
 
 
 def _variants(
-    settings: Settings, api_url: str, config: Path, relay_socket: Path, before: Child | None
+    settings: Settings, api_url: str, config: Path, relay_socket: Path, apart_from: dict[str, Child]
 ) -> dict[str, tuple[int, Timed]]:
     def hub(transport: str, many: bool, idempotent: bool = True) -> Timed:
         async def publish(channel: str, count: int) -> Timing:
@@ -269,12 +277,11 @@ def _variants(
             raise RuntimeError(f"{failed} relayed publishes failed")
         return elapsed, None  # its CPU is spent in the relay's process
 
-    def earlier(keys: bool) -> Timed:
+    def asked(child: Child, way: str) -> Timed:
         async def publish(channel: str, count: int) -> Timing:
-            assert before is not None
-            answer = await before.ask(f"{channel} {count} {int(keys)}")
+            answer = await child.ask(f"{channel} {count} {way}")
             if not answer or answer.startswith("failed"):
-                raise RuntimeError(f"the earlier publisher: {answer or 'exited'}")
+                raise RuntimeError(f"{child.name}: {answer or 'exited'}")
             wall, cpu = answer.split()
             return float(wall), float(cpu)  # timed by itself, its publisher opened before
 
@@ -298,7 +305,7 @@ def _variants(
     return {
         HUB_MANY: (N, hub("http", many=True)),
         HUB_NO_KEYS: (N, hub("http", many=True, idempotent=False)),
-        **({name: (N, earlier(after == HUB_MANY)) for after, name in BEFORE.items()} if before else {}),
+        **{apart(when, row): (N, asked(child, way)) for row, way in APART.items() for when, child in apart_from.items()},
         "hub publish_many, gRPC": (N, hub("grpc", many=True)),
         HUB_GATHER: (N, hub("http", many=False)),
         "hub publisher, gRPC (gather of publish)": (N, hub("grpc", many=False)),
@@ -394,12 +401,18 @@ def report(data: dict[str, Any]) -> Section:
                 f"Without keys (`publish_many(..., idempotent=False)`, the keyless limit's commands) the hub "
                 f"made {rate[HUB_NO_KEYS]:,.0f}/s: **{rate[HUB_NO_KEYS] / limit:.2f}x** the limit.",
             ]
-    if all(before in rate for before in BEFORE.values()):
-        lines += ["", f"**A queue entry per part, not per publication** (before: main at {PARTS}), this run:"]
-        for after, before in BEFORE.items():
+    if all(apart(when, row) in rate for row in APART for when in ("before", "now")):
+        lines += [
+            "",
+            f"**A queue entry per part, not per publication**: the publisher of main at {PARTS} (an entry,",
+            "a future slot and checks per publication) against this tree's, each in a process of its own",
+            "(`bench/_earlier_publisher.py`), side by side in this run:",
+        ]
+        for row in APART:
+            was, now = apart("before", row), apart("now", row)
             lines.append(
-                f"- {after}: {rate[before]:,.0f} → {rate[after]:,.0f}/s ({rate[after] / rate[before]:.2f}x); "
-                f"the publisher's CPU per publication {cpu[before] or 0:.1f} → {cpu[after] or 0:.1f} µs"
+                f"- {row}: {rate[was]:,.0f} → {rate[now]:,.0f}/s ({rate[now] / rate[was]:.2f}x); "
+                f"the publisher's CPU per publication {cpu[was] or 0:.1f} → {cpu[now] or 0:.1f} µs"
             )
     lines += PROSE
     lines += [

@@ -1,18 +1,18 @@
 """Coalescing calls into Centrifugo batch requests, with retries and a bound.
 
-Calls wait in one bounded queue as parts: a lone :meth:`Batcher.call` is a part
-of one command; :meth:`Batcher.call_many` queues its commands as parts of up to
-``max_size`` (one queue entry, one future for the whole call). A flusher takes
-whole parts, up to ``max_size`` commands, and sends them as one batch while fewer
-than ``concurrency`` batches are in flight, so under load batches grow by
-themselves. When no batch is in flight the queue goes at once (a lone publish
-pays no window); otherwise the flusher first waits up to ``window`` for the
-batch to fill. Each command gets its own reply or its own error, in its slot of
-its caller's results. A batch that fails as a whole (network, timeout, HTTP
-5xx), and a command answered with the internal error 100, is sent again with
-capped exponential backoff until the call's retry budget is spent (only the
-commands that failed: a part is split); publishes carry an idempotency key, so
-a resend never publishes twice."""
+Calls wait in one bounded queue: a lone :meth:`Batcher.call` as one entry (its
+command and its caller's future), a :meth:`Batcher.call_many` as parts of up to
+``max_size`` commands (one entry each; one future for the whole call). A flusher
+takes whole entries, up to ``max_size`` commands, and sends them as one batch
+while fewer than ``concurrency`` batches are in flight, so under load batches
+grow by themselves. When no batch is in flight the queue goes at once (a lone
+publish pays no window); otherwise the flusher first waits up to ``window`` for
+the batch to fill. Each command gets its own reply or its own error (a call_many's
+in its slot of the results). A batch that fails as a whole (network, timeout,
+HTTP 5xx), and a command answered with the internal error 100, is sent again
+with capped exponential backoff until the call's retry budget is spent (only the
+commands that failed: a part is split); publishes carry an idempotency key, so a
+resend never publishes twice."""
 
 from __future__ import annotations
 
@@ -68,11 +68,9 @@ Settled = dict[str, Any] | PublisherError
 
 
 class _Group:
-    """Whoever waits: one future for all of its commands, set when the last one settles.
-
-    A lone :meth:`Batcher.call` is a group of one. ``results`` holds each command's
-    reply or error in its place; ``ok`` and ``errors`` count them for the outcome metric.
-    """
+    """The caller of one :meth:`Batcher.call_many`: one future for all of its commands, set
+    when the last one settles. ``results`` holds each command's reply or error in its place;
+    ``ok`` and ``errors`` count them for the outcome metric."""
 
     __slots__ = ("errors", "future", "left", "ok", "results")
 
@@ -80,11 +78,13 @@ class _Group:
         self.future = future
         self.left = size
         self.ok = 0
-        self.errors: dict[str, int] = {}
+        self.errors: dict[str, int] | None = None  # made by the first error (most calls have none)
         self.results: list[Settled | None] = [None] * size
 
     def fail(self, slot: int, error: PublisherError) -> None:
         self.results[slot] = error
+        if self.errors is None:
+            self.errors = {}
         name = type(error).__name__
         self.errors[name] = self.errors.get(name, 0) + 1
         self.settled(1)
@@ -96,19 +96,66 @@ class _Group:
 
     def outcomes(self, into: dict[str, int]) -> None:
         """Add this group's outcomes to ``into``: ok, each error's type, CancelledError for the rest."""
-        for name, count in (("ok", self.ok), *self.errors.items(), ("CancelledError", self.left)):
-            if count:
+        if self.ok:
+            into["ok"] = into.get("ok", 0) + self.ok
+        if self.errors is not None:
+            for name, count in self.errors.items():
                 into[name] = into.get(name, 0) + count
+        if self.left:
+            into["CancelledError"] = into.get("CancelledError", 0) + self.left
+
+
+class _Call:
+    """A queue entry of one command: a lone :meth:`Batcher.call` and its caller's future.
+
+    Queue entries (this and :class:`_Part`) answer the same few questions for the
+    flusher: their ``size`` and ``commands``, ``done()``, ``settle()`` and ``fail()``.
+    A lone call stays one object: many wait at once under load (``gather``), and each
+    object alive longer is more work for the garbage collector.
+    """
+
+    __slots__ = ("attempts", "command", "deadline", "future")
+    size = 1
+
+    def __init__(self, command: Command, future: asyncio.Future[dict[str, Any]], deadline: float) -> None:
+        self.command = command
+        self.future = future
+        self.deadline = deadline
+        self.attempts = 0
+
+    @property
+    def commands(self) -> tuple[Command]:
+        return (self.command,)
+
+    def done(self) -> bool:
+        """Settled, or no one waits for it any more (its caller was cancelled)."""
+        return self.future.done()
+
+    def settle(self, replies: Sequence[Reply], start: int) -> tuple[_Call | None, ApiError | None]:
+        """Settle with ``replies[start]``; return this call again if that was a transient error."""
+        reply = replies[start]
+        if type(reply) is dict:
+            self.future.set_result(reply)
+            return None, None
+        assert isinstance(reply, ApiError)
+        if reply.transient:
+            return self, reply
+        self.future.set_exception(reply)
+        return None, None
+
+    def fail(self, error: Callable[[], PublisherError]) -> None:
+        self.future.set_exception(error())
 
 
 class _Part:
-    """Commands of one group that travel together: a lone call, or up to ``max_size`` of a call_many."""
+    """Up to ``max_size`` commands of one call_many that travel together: a queue entry."""
 
-    __slots__ = ("attempts", "commands", "deadline", "group", "slots")
+    __slots__ = ("attempts", "commands", "deadline", "group", "size", "slots")
 
     def __init__(self, group: _Group, commands: list[Command], slots: Sequence[int], deadline: float) -> None:
         self.group = group
         self.commands = commands
+        self.size = len(commands)
         self.slots = slots  # each command's place in the group's results
         self.deadline = deadline
         self.attempts = 0
@@ -117,28 +164,35 @@ class _Part:
         """Settled, or no one waits for it any more (its caller was cancelled)."""
         return self.group.future.done()
 
-    def settle(self, replies: Sequence[Reply]) -> tuple[_Part | None, ApiError | None]:
-        """Put each reply in its slot; return the part left to retry (transient errors) and one of them."""
+    def settle(self, replies: Sequence[Reply], start: int) -> tuple[_Part | None, ApiError | None]:
+        """Put each reply (this part's are ``replies[start:]``) in its slot; return the part
+        left to retry (the transient errors) and one of them."""
         group = self.group
         results = group.results
-        again: list[int] = []  # positions in this part
+        again: list[int] | None = None  # positions in this part, made by the first transient error
         error: ApiError | None = None
         ok = 0
-        for position, (slot, reply) in enumerate(zip(self.slots, replies, strict=True)):
+        for position, slot in enumerate(self.slots):
+            reply = replies[start + position]
             if type(reply) is dict:
                 results[slot] = reply
                 ok += 1
             else:
                 assert isinstance(reply, ApiError)
                 if reply.transient:
+                    if again is None:
+                        again = []
                     again.append(position)
                     error = reply
                 else:
                     group.fail(slot, reply)
-        group.ok += ok
-        group.settled(ok)
-        if not again or len(again) == len(self.commands):
-            return (self if again else None), error
+        if ok:
+            group.ok += ok
+            group.settled(ok)
+        if again is None:
+            return None, None
+        if len(again) == self.size:
+            return self, error
         slots, commands = self.slots, self.commands
         part = _Part(group, [commands[i] for i in again], [slots[i] for i in again], self.deadline)
         part.attempts = self.attempts
@@ -148,6 +202,10 @@ class _Part:
         """Settle every command of this part with its own error."""
         for slot in self.slots:
             self.group.fail(slot, error())
+
+
+#: What the queue holds and a batch is made of.
+_Entry = _Call | _Part
 
 
 class Batcher:
@@ -168,7 +226,7 @@ class Batcher:
         self.window = window
         self.max_pending = max_pending
         self.retry_timeout = retry_timeout
-        self._queue: deque[_Part] = deque()
+        self._queue: deque[_Entry] = deque()
         self._queued = 0  # commands in the queue, those of cancelled callers too
         self._pending = 0
         self._ready = asyncio.Event()
@@ -195,17 +253,19 @@ class Batcher:
                 f"{self._pending} calls already pending (publisher.max_pending); this one was not sent"
             )
         loop = asyncio.get_running_loop()
-        group = _Group(loop.create_future(), 1)
+        future: asyncio.Future[dict[str, Any]] = loop.create_future()
         self._pending += 1
         self._idle.clear()
-        self._put(_Part(group, [command], _ONE, loop.time() + self.retry_timeout))
+        self._put(_Call(command, future, loop.time() + self.retry_timeout))
+        outcome = "ok"
         try:
-            result = (await group.future)[0]
+            return await future
+        except BaseException as exc:
+            outcome = type(exc).__name__
+            raise
         finally:
-            self._leave(group, 1)
-        if isinstance(result, PublisherError):
-            raise result
-        return result
+            self.counts.outcomes[outcome] = self.counts.outcomes.get(outcome, 0) + 1
+            self._left(1)
 
     async def call_many(self, commands: Iterable[Command], size: int) -> list[Settled]:
         """Queue ``size`` commands behind one awaitable; one reply or error per command, in order.
@@ -243,20 +303,20 @@ class Batcher:
                 queued += len(chunk)
             return await group.future
         finally:
-            self._leave(group, size)
+            if not group.future.done():  # cancelled (or failed) while queueing or waiting
+                group.future.cancel()
+            group.outcomes(self.counts.outcomes)
+            self._left(size)
 
-    def _put(self, part: _Part) -> None:
-        self._queue.append(part)
-        self._queued += len(part.commands)
+    def _put(self, entry: _Entry) -> None:
+        self._queue.append(entry)
+        self._queued += entry.size
         self._ready.set()
         if self._queued >= self.max_size:
             self._full.set()
 
-    def _leave(self, group: _Group, size: int) -> None:
-        """The caller of ``group`` stops waiting (settled, cancelled or failed): count and forget it."""
-        if not group.future.done():
-            group.future.cancel()
-        group.outcomes(self.counts.outcomes)
+    def _left(self, size: int) -> None:
+        """``size`` calls are no longer waited for (settled, cancelled or failed)."""
         self._pending -= size
         if not self._pending:
             self._idle.set()
@@ -281,17 +341,17 @@ class Batcher:
             else:
                 self._slots.release()
 
-    def _take(self) -> list[_Part]:
-        """The next batch: whole parts from the queue, at most ``max_size`` commands."""
+    def _take(self) -> list[_Entry]:
+        """The next batch: whole entries from the queue, at most ``max_size`` commands."""
         queue = self._queue
-        batch: list[_Part] = []
+        batch: list[_Entry] = []
         size = 0
-        while queue and size + len(queue[0].commands) <= self.max_size:
-            part = queue.popleft()
-            self._queued -= len(part.commands)
-            if not part.done():  # its caller may have been cancelled
-                batch.append(part)
-                size += len(part.commands)
+        while queue and size + queue[0].size <= self.max_size:
+            entry = queue.popleft()
+            self._queued -= entry.size
+            if not entry.done():  # its caller may have been cancelled
+                batch.append(entry)
+                size += entry.size
         if self._queued < self.max_size:
             self._full.clear()
         if not queue:
@@ -308,19 +368,19 @@ class Batcher:
     def fail_pending(self) -> None:
         """Fail every call still queued (after the flusher stopped)."""
         while self._queue:
-            part = self._queue.popleft()
-            self._queued -= len(part.commands)
-            if not part.done():
-                part.fail(lambda: ClosedError("the publisher closed before this call was sent"))
+            entry = self._queue.popleft()
+            self._queued -= entry.size
+            if not entry.done():
+                entry.fail(lambda: ClosedError("the publisher closed before this call was sent"))
 
-    async def _send(self, batch: list[_Part]) -> None:
+    async def _send(self, batch: list[_Entry]) -> None:
         loop = asyncio.get_running_loop()
         delay = BACKOFF_MIN
         first_retry = True
         try:
             while batch:
-                for part in batch:
-                    part.attempts += 1
+                for entry in batch:
+                    entry.attempts += 1
                 retry, error = await self._attempt(batch)
                 batch = []  # settled, or in retry
                 if not retry:
@@ -328,15 +388,15 @@ class Batcher:
                 now = loop.time()
                 pause = min(delay, BACKOFF_MAX) * random.uniform(0.5, 1.0)
                 delay *= 2
-                for part in retry:
-                    if part.done():
+                for entry in retry:
+                    if entry.done():
                         continue
-                    if now + pause > part.deadline:
-                        part.fail(functools.partial(_gave_up, error, part.attempts))
+                    if now + pause > entry.deadline:
+                        entry.fail(functools.partial(_gave_up, error, entry.attempts))
                     else:
-                        batch.append(part)
+                        batch.append(entry)
                 if batch:
-                    count = sum(len(part.commands) for part in batch)
+                    count = sum(entry.size for entry in batch)
                     self.counts.retried += count
                     # The first retry of a batch is worth a warning; the rest would only repeat it.
                     level = logging.WARNING if first_retry else logging.DEBUG
@@ -346,13 +406,13 @@ class Batcher:
         finally:
             self._inflight -= 1
             self._slots.release()
-            for part in batch:  # only when cancelled while sending or pausing
-                if not part.done():
-                    part.fail(lambda: ClosedError("the publisher closed while retrying this call"))
+            for entry in batch:  # only when cancelled while sending or pausing
+                if not entry.done():
+                    entry.fail(lambda: ClosedError("the publisher closed while retrying this call"))
 
-    async def _attempt(self, batch: list[_Part]) -> tuple[list[_Part], PublisherError | None]:
-        """Send once; settle what is settled; return the parts worth another try."""
-        commands = batch[0].commands if len(batch) == 1 else [c for part in batch for c in part.commands]
+    async def _attempt(self, batch: list[_Entry]) -> tuple[list[_Entry], PublisherError | None]:
+        """Send once; settle what is settled; return the entries worth another try."""
+        commands = batch[0].commands if len(batch) == 1 else [c for entry in batch for c in entry.commands]
         c = self.counts
         c.requests += 1
         c.sizes[bisect.bisect_left(SIZE_BUCKETS, len(commands))] += 1
@@ -362,26 +422,22 @@ class Batcher:
         except (NetworkError, ApiTimeoutError) as exc:
             return batch, exc
         except PublisherError as exc:  # unauthorized, bad request: retrying will not help
-            for part in batch:
-                if not part.done():
-                    part.fail(functools.partial(_copy, exc))
+            for entry in batch:
+                if not entry.done():
+                    entry.fail(functools.partial(_copy, exc))
             return [], None
-        retry: list[_Part] = []
+        retry: list[_Entry] = []
         error: PublisherError | None = None
+        assert len(replies) == len(commands), "a transport answers every command"
         start = 0
-        for part in batch:
-            end = start + len(part.commands)
-            if not part.done():
-                again, transient = part.settle(replies[start:end] if len(batch) > 1 else replies)
+        for entry in batch:
+            if not entry.done():
+                again, transient = entry.settle(replies, start)
                 if again is not None:
                     retry.append(again)
                     error = transient
-            start = end
+            start += entry.size
         return retry, error
-
-
-#: The slots of a lone call: the first and only.
-_ONE = range(1)
 
 
 def _copy(exc: PublisherError) -> PublisherError:
