@@ -14,7 +14,10 @@ history), each delivery counted by one WebSocket subscriber:
   publishes them (what a pooled worker would do if publishes went through the
   supervisor; bench/_relay.py) against the worker's own publisher (gather)
 - the compiled limit, bench/go/load's batch publisher, and the same with an idempotency
-  key per publication (the commands the hub's publisher sends)
+  key per publication (the commands the hub's publisher sends), each at 3 batch sizes
+- before and now: ``publish_many`` (with and without keys) and the gather of ``publish``
+  again, with the publisher of an earlier commit and with this tree's, each in a process
+  of its own (bench/_apart_publisher.py)
 
 Each variant times its publishing only: clients are opened before the clock and closed
 after it, as the compiled publisher is timed without its process's start. The process
@@ -69,7 +72,7 @@ HUB_GATHER = "hub publisher, HTTP (gather of publish)"
 #: main before publish_many queued its commands as parts of up to batch_max_size (one queue
 #: entry, one settling loop each) instead of an entry, a future slot and checks per publication.
 PARTS = "b0b8e7e"
-#: Rows run again in processes of their own (bench/_earlier_publisher.py, and how), side by side:
+#: Rows run again in processes of their own (bench/_apart_publisher.py, and how), side by side:
 #: the publisher of PARTS ("before") and this tree's ("now"), each in the same kind of process.
 APART = {HUB_MANY: "many", HUB_NO_KEYS: "many-no-keys", HUB_GATHER: "gather"}
 
@@ -181,7 +184,7 @@ async def _run() -> list[Row]:
                 children.append(Child(relay, "the relay"))
                 apart_from: dict[str, Child] = {}  # "before" and "now": a publisher process each
                 if have_revision(PARTS, "publish's before rows"):
-                    script = str(ROOT / "bench" / "_earlier_publisher.py")
+                    script = str(ROOT / "bench" / "_apart_publisher.py")
                     for when, tree in (("before", source_of(PARTS, Path(tmp))), ("now", ROOT)):
                         process = await _spawn(script, str(config), json.dumps(PAYLOAD), tree=tree)
                         apart_from[when] = Child(process, f"the publisher of {tree}")
@@ -305,7 +308,11 @@ def _variants(
     return {
         HUB_MANY: (N, hub("http", many=True)),
         HUB_NO_KEYS: (N, hub("http", many=True, idempotent=False)),
-        **{apart(when, row): (N, asked(child, way)) for row, way in APART.items() for when, child in apart_from.items()},
+        **{
+            apart(when, row): (N, asked(child, way))
+            for row, way in APART.items()
+            for when, child in apart_from.items()
+        },
         "hub publish_many, gRPC": (N, hub("grpc", many=True)),
         HUB_GATHER: (N, hub("http", many=False)),
         "hub publisher, gRPC (gather of publish)": (N, hub("grpc", many=False)),
@@ -406,7 +413,7 @@ def report(data: dict[str, Any]) -> Section:
             "",
             f"**A queue entry per part, not per publication**: the publisher of main at {PARTS} (an entry,",
             "a future slot and checks per publication) against this tree's, each in a process of its own",
-            "(`bench/_earlier_publisher.py`), side by side in this run:",
+            "(`bench/_apart_publisher.py`), side by side in this run:",
         ]
         for row in APART:
             was, now = apart("before", row), apart("now", row)

@@ -165,7 +165,7 @@ class _Part:
         return self.group.future.done()
 
     def settle(self, replies: Sequence[Reply], start: int) -> tuple[_Part | None, ApiError | None]:
-        """Put each reply (this part's are ``replies[start:]``) in its slot; return the part
+        """Put each reply (this part's are ``replies[start:start + size]``) in its slot; return the part
         left to retry (the transient errors) and one of them."""
         group = self.group
         results = group.results

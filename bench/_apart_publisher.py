@@ -1,8 +1,10 @@
-"""The hub publisher of one source tree, timed in a process of its own (bench_publish's "before" rows).
+"""The hub publisher of one source tree, timed in a process of its own.
 
-Run from that tree with it on the path, so ``hub`` is its code::
+bench_publish's side-by-side rows run one of these with an earlier revision's tree
+("before") and one with this tree ("now"), so both publishers run in the same kind of
+process. Run from the tree with it on the path, so ``hub`` is its code::
 
-    PYTHONPATH=TREE python bench/_earlier_publisher.py HUB_YAML PAYLOAD_JSON
+    PYTHONPATH=TREE python bench/_apart_publisher.py HUB_YAML PAYLOAD_JSON
 
 It opens a publisher, prints "ready", then reads lines ``CHANNEL COUNT WAY`` and publishes
 COUNT copies of the payload to CHANNEL: WAY ``many`` with one ``publish_many``,
