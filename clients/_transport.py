@@ -128,7 +128,7 @@ class GrpcTransport:
 
     async def batch(self, commands: Sequence[Command]) -> list[Reply]:
         assert self._call is not None, "open() first"
-        request = pb.BatchRequest(commands=[pb.Command(**{m: _message(m, p)}) for m, p in commands])
+        request = _request(commands)
         try:
             response = await self._call(request, timeout=self.timeout, metadata=self.metadata)
         except grpc.aio.AioRpcError as exc:
@@ -169,6 +169,24 @@ def _http_reply(method: str, reply: dict[str, Any]) -> Reply:
         return ApiError(error.get("code", 0), error.get("message", ""))
     result: dict[str, Any] = reply.get(method) or {}
     return result
+
+
+def _request(commands: Sequence[Command]) -> Any:
+    """A ``BatchRequest`` of ``commands``; publishes (the hot path) are filled in place, field
+    by field, which costs less than building each message and copying it into the batch."""
+    request = pb.BatchRequest()
+    add = request.commands.add
+    for method, params in commands:
+        if method != "publish":
+            getattr(add(), method).CopyFrom(_message(method, params))
+            continue
+        publish = add().publish
+        for key, value in params.items():
+            if key == "tags":  # the one field of a publish that is not a scalar
+                publish.tags.update(value)
+            else:
+                setattr(publish, key, bytes(value) if isinstance(value, msgspec.Raw) else value)
+    return request
 
 
 def _message(method: str, params: dict[str, Any]) -> Any:

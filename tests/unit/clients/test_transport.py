@@ -6,7 +6,7 @@ import pytest
 
 from hub.centrifugo.wire import api_pb as pb
 from hub.clients import ApiError, NetworkError
-from hub.clients._transport import _grpc_reply, _http_reply, _message, _replies
+from hub.clients._transport import _grpc_reply, _http_reply, _message, _replies, _request
 
 
 def test_http_replies_give_each_command_its_result_or_its_error() -> None:
@@ -66,3 +66,24 @@ def test_grpc_requests_carry_json_payloads_as_bytes() -> None:
     assert message == pb.PublishRequest(channel="c", data=b'{"a":1}', tags={"k": "v"})
     nested = _message("disconnect", {"user": "u", "disconnect": {"code": 4500, "reason": "bye"}})
     assert nested.disconnect.code == 4500
+
+
+def test_a_grpc_batch_carries_each_command_as_its_message_would() -> None:
+    import msgspec
+
+    publish = {"channel": "c", "data": msgspec.Raw(b'{"a":1}'), "idempotency_key": "k-1", "tags": {"k": "v"},
+               "delta": True, "skip_history": True}  # fmt: skip
+    disconnect = {"user": "u", "disconnect": {"code": 4500, "reason": "bye"}}
+    broadcast = {"channels": ["a", "b"], "data": msgspec.Raw(b"[1]"), "idempotency_key": "k-2"}
+    commands = [
+        ("publish", publish),
+        ("disconnect", disconnect),
+        ("broadcast", broadcast),
+        ("publish", publish),
+    ]
+
+    request = _request(commands)
+
+    assert list(request.commands) == [pb.Command(**{m: _message(m, p)}) for m, p in commands]
+    assert request.commands[0].publish.data == b'{"a":1}'
+    assert dict(request.commands[3].publish.tags) == {"k": "v"}
