@@ -185,13 +185,17 @@ def _request(commands: Sequence[Command]) -> Any:
             if key == "tags":  # the one field of a publish that is not a scalar
                 publish.tags.update(value)
             else:
-                setattr(publish, key, bytes(value) if isinstance(value, msgspec.Raw) else value)
+                setattr(publish, key, _field(value))
     return request
 
 
 def _message(method: str, params: dict[str, Any]) -> Any:
-    fields = {k: bytes(v) if isinstance(v, msgspec.Raw) else v for k, v in params.items()}
-    return REQUESTS[method](**fields)
+    return REQUESTS[method](**{k: _field(v) for k, v in params.items()})
+
+
+def _field(value: Any) -> Any:
+    """A command's value as protobuf takes it: a JSON document (``msgspec.Raw``) as bytes."""
+    return bytes(value) if isinstance(value, msgspec.Raw) else value
 
 
 def _grpc_reply(method: str, reply: Any) -> Reply:
