@@ -237,9 +237,10 @@ def stack(
     log = (tmp / "stack.log").open("ab")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     path = [str(ROOT)]
-    if backend.revision:
-        # The hub's code as of an earlier commit, first on the path of the back end and its workers.
-        path.insert(0, str(source_of(backend.revision, tmp)))
+    # The hub's code as of an earlier commit, first on the path of the back end and its workers.
+    source = source_of(backend.revision, tmp) if backend.revision else None
+    if source:
+        path.insert(0, str(source))
     if backend.hide:
         # A module that fails to import stands in for each hidden package.
         stubs = tmp / ("hide-" + "-".join(backend.hide))
@@ -252,7 +253,7 @@ def stack(
 
     # `python -m hub.pool.worker` puts its working directory first on sys.path: the hub of
     # an earlier revision runs from its own tree, or its workers would import today's code.
-    hub_cwd = source_of(backend.revision, tmp) if backend.revision else ROOT
+    hub_cwd = source or ROOT
 
     def spawn(name: str, command: list[str]) -> subprocess.Popen[bytes]:
         cwd = hub_cwd if name == "hub" else ROOT
